@@ -1,0 +1,14 @@
+"""Errors raised by fs-cli.
+
+Subclass of fs_align.FsError, so callers can catch every fs error with one type.
+"""
+
+from __future__ import annotations
+
+from fs_align.errors import FsError
+
+__all__ = ["CliError"]
+
+
+class CliError(FsError):
+    """Base class of the errors raised by fs-cli."""
