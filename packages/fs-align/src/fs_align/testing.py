@@ -1,8 +1,9 @@
 """Helpers for the fs packages' test suites (imports pytest lazily; not used by library code).
 
 Tests that need real weights or data call :func:`asset_or_skip`. The nox ``tests`` session fetches the
-assets first and sets ``FS_REQUIRE_ASSETS=1`` when that worked, so a missing asset fails there instead of
-skipping; elsewhere (offline), such tests skip with the reason and the command to fetch by hand.
+asset groups first and lists those that worked in ``FS_REQUIRE_ASSETS`` (e.g. ``test,video``), so a missing
+asset of such a group fails there instead of skipping; elsewhere (offline, or no npm for the videos), such
+tests skip with the reason and the command to fetch by hand.
 Artefacts that a person should look at (PNG contact sheets, previews) go to :func:`artifact_dir`.
 """
 
@@ -21,12 +22,14 @@ def asset_or_skip(name: str) -> Path:
     """The cached path of an asset; skips the calling test when it is not cached (fails if required)."""
     import pytest
 
+    spec = get_asset(name)
     try:
-        return ensure_asset(name, download=False)
+        return ensure_asset(spec, download=False)
     except AssetError as exc:
-        if os.environ.get("FS_REQUIRE_ASSETS") == "1":
+        required = {g for g in os.environ.get("FS_REQUIRE_ASSETS", "").split(",") if g}
+        if required & spec.groups:
             raise
-        how = fetch_command(get_asset(name))
+        how = fetch_command(spec)
         pytest.skip(f"asset {name!r} not cached (fetch with `nox -s assets` or `{how}`): {exc}")
 
 

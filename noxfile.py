@@ -1,0 +1,294 @@
+"""nox sessions for the fs monorepo.
+
+    nox -s tests             every package editable in one venv; fetches test assets; runs all tests
+    nox -s isolated          one venv per package with only its declared dependencies; runs its tests
+    nox -s lint typecheck    ruff; mypy --strict on the packages' sources
+    nox -s bench             pytest-benchmark over packages/*/benchmarks, JSON in .benchmarks/
+    nox -s build             wheel + sdist of every package into dist/, checked with twine
+    nox -s release -- fs-align patch|minor|major|X.Y.Z
+    nox -s assets -- [GROUP ...]   fetch weights and data into $FS_HOME (default ~/.cache/fs)
+    nox -s demo              the main job on real data (writes demo-out/)
+
+Torch: a venv that already has torch keeps it. Otherwise ``$FS_TORCH`` is installed (default
+``torch==2.13.0``, the CPU wheel these machines offer); set ``FS_TORCH`` to another requirement (e.g. a CUDA
+build) on your own machine.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import nox
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = False
+
+ROOT = Path(__file__).resolve().parent
+PKG_DIR = ROOT / "packages"
+# Topological order: every package after the packages it depends on.
+PACKAGES = ["fs-align", "fs-faceset", "fs-detect", "fs-models", "fs-mask", "fs-train", "fs-merge", "fs-cli"]
+TORCH = os.environ.get("FS_TORCH", "torch==2.13.0")
+TOOLS = ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6"]
+
+
+def _pyproject(pkg: str) -> dict:
+    with (PKG_DIR / pkg / "pyproject.toml").open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def _req_name(req: str) -> str:
+    return re.split(r"[\s<>=!~;\[]", req.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _deps(pkg: str) -> list[str]:
+    return [_req_name(r) for r in _pyproject(pkg)["project"].get("dependencies", [])]
+
+
+def _siblings(pkg: str) -> list[str]:
+    return [d for d in _deps(pkg) if d in PACKAGES]
+
+
+def _closure(pkg: str) -> list[str]:
+    seen: list[str] = []
+
+    def visit(p: str) -> None:
+        for dep in _siblings(p):
+            visit(dep)
+        if p not in seen:
+            seen.append(p)
+
+    visit(pkg)
+    return seen
+
+
+def _module(pkg: str) -> str:
+    return pkg.replace("-", "_")
+
+
+def _needs_torch(pkgs: list[str]) -> bool:
+    return any("torch" in _deps(p) for p in pkgs)
+
+
+def _stamp(session: nox.Session, key: str) -> bool:
+    """True when the venv was already set up for ``key``; records ``key`` otherwise (call _commit after)."""
+    location = getattr(session.virtualenv, "location", None)
+    if not location:
+        return False
+    path = Path(location) / ".fs-install-stamp"
+    session.env["_FS_STAMP"] = f"{path}|{key}"
+    return path.is_file() and path.read_text() == key
+
+
+def _commit_stamp(session: nox.Session) -> None:
+    value = session.env.pop("_FS_STAMP", "")
+    if value:
+        path, key = value.split("|", 1)
+        Path(path).write_text(key)
+
+
+def _has_module(session: nox.Session, name: str) -> bool:
+    code = f"import importlib.util; print('yes' if importlib.util.find_spec({name!r}) else 'no')"
+    out = session.run("python", "-c", code, silent=True, log=False)
+    return isinstance(out, str) and out.strip().endswith("yes")
+
+
+def _install(session: nox.Session, pkgs: list[str], *, test: list[str] | None = None) -> None:
+    """Install torch (only if needed and absent) and the packages editable, skipping when nothing changed.
+
+    ``test`` names the packages installed with their ``[test]`` extra (default: all of ``pkgs``).
+    """
+    test = pkgs if test is None else test
+    files = [PKG_DIR / p / "pyproject.toml" for p in pkgs]
+    key = hashlib.sha256(b"".join(f.read_bytes() for f in files) + f"{TORCH}|{pkgs}|{test}".encode()).hexdigest()
+    if _stamp(session, key):
+        session.log("dependencies unchanged since the last run; skipping installs")
+        return
+    if _needs_torch(pkgs) and not _has_module(session, "torch"):
+        session.install(*TORCH.split())
+    args: list[str] = []
+    for p in pkgs:
+        args += ["-e", f"{PKG_DIR / p}[test]" if p in test else str(PKG_DIR / p)]
+    session.install(*args)
+    _commit_stamp(session)
+
+
+def _fetch_assets(session: nox.Session, groups: list[str], required: bool) -> bool:
+    """Fetch asset groups with the session's python; returns whether it worked."""
+    code = (
+        "import sys, logging\n"
+        "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
+        "from fs_align.assets import fetch_assets, list_assets\n"
+        "from fs_align.errors import AssetError\n"
+        "specs = [s for g in sys.argv[1:] for s in list_assets(g)]\n"
+        "try:\n"
+        "    got = fetch_assets(specs)\n"
+        "except AssetError as exc:\n"
+        "    print(f'asset fetch failed: {exc}')\n"
+        "    sys.exit(3)\n"
+        "print(f'{len(got)} assets cached')\n"
+    )
+    codes = [0] if required else [0, 3]
+    out = session.run("python", "-c", code, *groups, success_codes=codes, silent=not required)
+    ok = not (isinstance(out, str) and "asset fetch failed" in out)
+    if not ok:
+        session.warn(str(out).strip().splitlines()[-1])
+    return ok
+
+
+def _pytest_env() -> dict[str, str]:
+    return {"FS_ARTIFACTS": str(ROOT / "test-artifacts"), "PYTHONHASHSEED": "0"}
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """All packages editable in one venv; fetch the test assets; run every package's tests."""
+    _install(session, PACKAGES)
+    env = _pytest_env()
+    fetched = [g for g in ("test", "video", "data") if _fetch_assets(session, [g], required=False)]
+    env["FS_REQUIRE_ASSETS"] = ",".join(fetched)
+    paths = session.posargs or [str(PKG_DIR / p / "tests") for p in PACKAGES]
+    session.run("pytest", "-q", *paths, env=env)
+
+
+GUARD = """
+import importlib.util, json, pathlib, re, sys
+allowed = set(json.loads(sys.argv[1])); target = sys.argv[2]; src = pathlib.Path(sys.argv[3])
+bad = [m for m in json.loads(sys.argv[4]) if m not in allowed and importlib.util.find_spec(m) is not None]
+if bad:
+    sys.exit(f"undeclared fs packages are importable in {target}'s venv: {bad}")
+used = set()
+for f in src.rglob("*.py"):
+    used |= set(re.findall(r"^\\s*(?:from|import)\\s+(fs_[a-z]+)", f.read_text(), re.M))
+undeclared = sorted(used - allowed)
+if undeclared:
+    sys.exit(f"{target} imports fs packages it does not declare: {undeclared}")
+print(f"{target}: imports only {sorted(used)}; declared closure {sorted(allowed)}")
+"""
+
+
+@nox.session
+@nox.parametrize("package", PACKAGES)
+def isolated(session: nox.Session, package: str) -> None:
+    """One package with only its declared dependencies; fails if an undeclared sibling is importable."""
+    closure = _closure(package)
+    _install(session, closure, test=[package])
+    allowed = [_module(p) for p in closure]
+    everyone = [_module(p) for p in PACKAGES]
+    src = PKG_DIR / package / "src"
+    session.run("python", "-c", GUARD, json.dumps(allowed), package, str(src), json.dumps(everyone))
+    env = _pytest_env()
+    fetched = [g for g in ("test", "video", "data") if _fetch_assets(session, [g], required=False)]
+    env["FS_REQUIRE_ASSETS"] = ",".join(fetched)
+    session.run("pytest", "-q", str(PKG_DIR / package / "tests"), *session.posargs, env=env)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and format check over every package and this file."""
+    session.install("ruff")
+    session.run("ruff", "check", "packages", "noxfile.py")
+    session.run("ruff", "format", "--check", "packages", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict (mypy.ini) over every package's src."""
+    _install(session, PACKAGES)
+    session.install("mypy")
+    targets = session.posargs or [str(PKG_DIR / p / "src") for p in PACKAGES]
+    session.run("mypy", "--config-file", str(ROOT / "mypy.ini"), *targets)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """pytest-benchmark over packages/*/benchmarks; JSON in .benchmarks/bench.json."""
+    _install(session, PACKAGES)
+    _fetch_assets(session, ["test"], required=False)
+    out = ROOT / ".benchmarks"
+    out.mkdir(exist_ok=True)
+    paths = session.posargs or [str(PKG_DIR / p / "benchmarks") for p in PACKAGES]
+    session.run("pytest", *paths, "--benchmark-only", f"--benchmark-json={out / 'bench.json'}", "-q", env=_pytest_env())
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Wheel and sdist for each package (or the ones named), checked with twine."""
+    session.install("build", "twine")
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    for pkg in session.posargs or PACKAGES:
+        session.run("python", "-m", "build", "--sdist", "--wheel", "--outdir", str(dist), str(PKG_DIR / pkg))
+    session.run("twine", "check", "--strict", *sorted(str(p) for p in dist.iterdir()))
+
+
+def _bump(version: str, how: str) -> str:
+    if re.fullmatch(r"\d+\.\d+\.\d+", how):
+        return how
+    major, minor, patch = (int(x) for x in version.split("."))
+    if how == "major":
+        return f"{major + 1}.0.0"
+    if how == "minor":
+        return f"{major}.{minor + 1}.0"
+    if how == "patch":
+        return f"{major}.{minor}.{patch + 1}"
+    raise ValueError(f"unknown bump {how!r}: use major, minor, patch or X.Y.Z")
+
+
+@nox.session
+def release(session: nox.Session) -> None:
+    """nox -s release -- PACKAGE [patch|minor|major|X.Y.Z]: bump, date the changelog, build, check, tag name."""
+    if not session.posargs or session.posargs[0] not in PACKAGES:
+        session.error(f"usage: nox -s release -- PACKAGE [patch|minor|major|X.Y.Z]; PACKAGE in {PACKAGES}")
+    pkg = session.posargs[0]
+    how = session.posargs[1] if len(session.posargs) > 1 else "patch"
+    init = PKG_DIR / pkg / "src" / _module(pkg) / "__init__.py"
+    text = init.read_text()
+    match = re.search(r'^__version__ = "(\d+\.\d+\.\d+)"$', text, re.M)
+    if not match:
+        session.error(f'{init}: no __version__ = "X.Y.Z" line')
+    old = match.group(1)
+    new = _bump(old, how)
+    changelog = PKG_DIR / pkg / "CHANGELOG.md"
+    log = changelog.read_text()
+    if "## Unreleased" not in log:
+        session.error(f"{changelog}: no '## Unreleased' section to release")
+    today = datetime.date.today().isoformat()
+    log = log.replace("## Unreleased", f"## Unreleased\n\n## {new} - {today}", 1)
+    init.write_text(text.replace(match.group(0), f'__version__ = "{new}"'))
+    changelog.write_text(log)
+    session.install("build", "twine")
+    dist = ROOT / "dist" / pkg
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build", "--sdist", "--wheel", "--outdir", str(dist), str(PKG_DIR / pkg))
+    session.run("twine", "check", "--strict", *sorted(str(p) for p in dist.iterdir()))
+    tag = f"{pkg}-v{new}"
+    session.log(f"{pkg} {old} -> {new}; commit, then tag: git commit -am 'Release {tag}' && git tag {tag}")
+
+
+@nox.session
+def assets(session: nox.Session) -> None:
+    """Fetch weights and data (groups: weights test demo video data; default: all) into $FS_HOME."""
+    _install(session, ["fs-align"], test=[])
+    groups = session.posargs or ["weights", "test", "demo", "video", "data"]
+    _fetch_assets(session, groups, required=True)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job that exists so far, on real data; writes demo-out/."""
+    _install(session, PACKAGES)
+    _fetch_assets(session, ["test"], required=True)
+    session.run("python", str(ROOT / "tools" / "demo.py"), "--out", str(ROOT / "demo-out"), *session.posargs)
