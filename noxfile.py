@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -126,26 +125,15 @@ def _install(session: nox.Session, pkgs: list[str], *, test: list[str] | None = 
 
 
 def _fetch_assets(session: nox.Session, groups: list[str], required: bool) -> bool:
-    """Fetch asset groups with the session's python; returns whether it worked."""
-    code = (
-        "import sys, logging\n"
-        "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
-        "from fs_align.assets import fetch_assets, list_assets\n"
-        "from fs_align.errors import AssetError\n"
-        "specs = [s for g in sys.argv[1:] for s in list_assets(g)]\n"
-        "try:\n"
-        "    got = fetch_assets(specs)\n"
-        "except AssetError as exc:\n"
-        "    print(f'asset fetch failed: {exc}')\n"
-        "    sys.exit(3)\n"
-        "print(f'{len(got)} assets cached')\n"
-    )
+    """Fetch asset groups with the session's python (tools/fetch_assets.py); returns whether it worked."""
     codes = [0] if required else [0, 3]
-    out = session.run("python", "-c", code, *groups, success_codes=codes, silent=not required)
-    ok = not (isinstance(out, str) and "asset fetch failed" in out)
-    if not ok:
-        session.warn(str(out).strip().splitlines()[-1])
-    return ok
+    out = session.run("python", str(ROOT / "tools" / "fetch_assets.py"), *groups, success_codes=codes, silent=True)
+    text = str(out).strip()
+    if "asset fetch failed" in text:
+        session.warn(text.splitlines()[-1])
+        return False
+    session.log(text.splitlines()[-1] if text else "assets fetched")
+    return True
 
 
 def _pytest_env() -> dict[str, str]:
@@ -163,22 +151,6 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "-q", *paths, env=env)
 
 
-GUARD = """
-import importlib.util, json, pathlib, re, sys
-allowed = set(json.loads(sys.argv[1])); target = sys.argv[2]; src = pathlib.Path(sys.argv[3])
-bad = [m for m in json.loads(sys.argv[4]) if m not in allowed and importlib.util.find_spec(m) is not None]
-if bad:
-    sys.exit(f"undeclared fs packages are importable in {target}'s venv: {bad}")
-used = set()
-for f in src.rglob("*.py"):
-    used |= set(re.findall(r"^\\s*(?:from|import)\\s+(fs_[a-z]+)", f.read_text(), re.M))
-undeclared = sorted(used - allowed)
-if undeclared:
-    sys.exit(f"{target} imports fs packages it does not declare: {undeclared}")
-print(f"{target}: imports only {sorted(used)}; declared closure {sorted(allowed)}")
-"""
-
-
 @nox.session
 @nox.parametrize("package", PACKAGES)
 def isolated(session: nox.Session, package: str) -> None:
@@ -188,7 +160,8 @@ def isolated(session: nox.Session, package: str) -> None:
     allowed = [_module(p) for p in closure]
     everyone = [_module(p) for p in PACKAGES]
     src = PKG_DIR / package / "src"
-    session.run("python", "-c", GUARD, json.dumps(allowed), package, str(src), json.dumps(everyone))
+    guard = ROOT / "tools" / "import_guard.py"
+    session.run("python", str(guard), package, str(src), ",".join(allowed), ",".join(everyone))
     env = _pytest_env()
     fetched = [g for g in ("test", "video", "data") if _fetch_assets(session, [g], required=False)]
     env["FS_REQUIRE_ASSETS"] = ",".join(fetched)
@@ -199,8 +172,8 @@ def isolated(session: nox.Session, package: str) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and format check over every package and this file."""
     session.install("ruff")
-    session.run("ruff", "check", "packages", "noxfile.py")
-    session.run("ruff", "format", "--check", "packages", "noxfile.py")
+    session.run("ruff", "check", "packages", "tools", "noxfile.py")
+    session.run("ruff", "format", "--check", "packages", "tools", "noxfile.py")
 
 
 @nox.session
