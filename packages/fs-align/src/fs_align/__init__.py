@@ -4,7 +4,25 @@ Landmark schemes and face types, Umeyama alignment to canonical crops, warp/unwa
 landmark model, temporal smoothing, and the asset cache that fetches weights out of registry packages.
 """
 
+from fs_align._align import (
+    ALIGN_INDICES_68,
+    FACE_TYPE_PADDING,
+    FACE_TYPE_SHIFT,
+    align_face,
+    alignment_matrix,
+    canonical_landmarks,
+)
 from fs_align._image import as_bgr_uint8, check_image, check_points
+from fs_align._umeyama import umeyama
+from fs_align._warp import (
+    Border,
+    Interpolation,
+    check_affine,
+    transform_points,
+    unwarp_face,
+    unwarp_face_with_mask,
+    warp_face,
+)
 from fs_align.errors import AssetError, FsError, ShapeError
 from fs_align.io import read_ljson, read_pts
 from fs_align.types import Alignment, FaceType, LandmarkScheme, Pose
@@ -12,17 +30,31 @@ from fs_align.types import Alignment, FaceType, LandmarkScheme, Pose
 __version__ = "0.1.0"
 
 __all__ = [
+    "ALIGN_INDICES_68",
+    "FACE_TYPE_PADDING",
+    "FACE_TYPE_SHIFT",
     "Alignment",
     "AssetError",
+    "Border",
     "FaceType",
     "FsError",
+    "Interpolation",
     "LandmarkScheme",
     "Pose",
     "ShapeError",
     "__version__",
+    "align_face",
+    "alignment_matrix",
     "as_bgr_uint8",
+    "canonical_landmarks",
+    "check_affine",
     "check_image",
     "check_points",
     "read_ljson",
     "read_pts",
+    "transform_points",
+    "umeyama",
+    "unwarp_face",
+    "unwarp_face_with_mask",
+    "warp_face",
 ]
