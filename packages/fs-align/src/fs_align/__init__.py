@@ -13,6 +13,7 @@ from fs_align._align import (
     canonical_landmarks,
 )
 from fs_align._image import as_bgr_uint8, check_image, check_points
+from fs_align._pose import MEAN_FACE_3D, POSE_INDICES_68, estimate_pose
 from fs_align._umeyama import umeyama
 from fs_align._warp import (
     Border,
@@ -25,6 +26,7 @@ from fs_align._warp import (
 )
 from fs_align.errors import AssetError, FsError, ShapeError
 from fs_align.io import read_ljson, read_pts
+from fs_align.landmarks68 import IBUG68_GROUPS, IBUG68_MIRROR, MEAN_FACE_2D, five_point_from_68
 from fs_align.types import Alignment, FaceType, LandmarkScheme, Pose
 
 __version__ = "0.1.0"
@@ -33,6 +35,11 @@ __all__ = [
     "ALIGN_INDICES_68",
     "FACE_TYPE_PADDING",
     "FACE_TYPE_SHIFT",
+    "IBUG68_GROUPS",
+    "IBUG68_MIRROR",
+    "MEAN_FACE_2D",
+    "MEAN_FACE_3D",
+    "POSE_INDICES_68",
     "Alignment",
     "AssetError",
     "Border",
@@ -50,6 +57,8 @@ __all__ = [
     "check_affine",
     "check_image",
     "check_points",
+    "estimate_pose",
+    "five_point_from_68",
     "read_ljson",
     "read_pts",
     "transform_points",
