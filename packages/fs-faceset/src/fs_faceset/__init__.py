@@ -1,10 +1,32 @@
-"""fs-faceset: the face record and faceset format for the fs face-swap toolkit.
+"""fs-faceset: the face record and the safetensors faceset format of the fs face-swap toolkit.
 
-Only the error type exists yet; the capability is tracked in the project's issue #3.
+A :class:`Face` is one aligned face with its provenance; a faceset is a folder of safetensors shards plus
+``index.json`` (specified in FORMAT.md). :class:`FacesetWriter` writes shards atomically; :class:`Faceset`
+reads them memory-mapped. Sort keys, the thumbnail curation workflow and DeepFaceLab / faceswap interop live
+beside them.
 """
 
-from fs_faceset.errors import FacesetError
+from fs_faceset._ops import ValidationReport, compact, merge, remove, validate
+from fs_faceset._pack import FORMAT_VERSION, ImageCodec
+from fs_faceset.errors import FacesetError, FacesetFormatError, FacesetIntegrityError
+from fs_faceset.face import Face
+from fs_faceset.faceset import Faceset, FacesetWriter
 
 __version__ = "0.1.0"
 
-__all__ = ["FacesetError", "__version__"]
+__all__ = [
+    "FORMAT_VERSION",
+    "Face",
+    "Faceset",
+    "FacesetError",
+    "FacesetFormatError",
+    "FacesetIntegrityError",
+    "FacesetWriter",
+    "ImageCodec",
+    "ValidationReport",
+    "__version__",
+    "compact",
+    "merge",
+    "remove",
+    "validate",
+]
