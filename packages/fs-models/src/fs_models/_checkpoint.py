@@ -154,7 +154,7 @@ def load_weights(
         return pre is None or any(k == q or k.startswith(q + ".") for q in pre)
 
     with safe_open(str(p), framework="pt") as f:
-        stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys() if selected(k)  # noqa: SIM118}
+        stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys() if selected(k)}  # noqa: SIM118
     mine = {k: tuple(v.shape) for k, v in own.items() if selected(k)}
     missing = sorted(set(mine) - set(stored))
     unexpected = sorted(set(stored) - set(mine))
