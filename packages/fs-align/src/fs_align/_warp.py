@@ -135,32 +135,29 @@ def _warp(
 ) -> npt.NDArray[np.generic]:
     """Warp ``src`` by ``m`` (src pixels -> dst pixels) into a ``dsize = (w, h)`` image.
 
-    When ``antialias`` is on and ``m`` shrinks by more than 1/0.8, the part of ``src`` the output sees is
-    first reduced with ``cv2.INTER_AREA`` (a box filter; ``warpAffine`` itself has no area mode and would
-    alias), so that the remaining warp shrinks by about 0.8; ``m`` is composed with that resize exactly.
+    When ``antialias`` is on and ``m`` shrinks by a factor ``s < 2/3``, the part of ``src`` that the output
+    sees is first low-passed with a Gaussian of sigma ``(1/s - 1) / 2`` source pixels (scikit-image's
+    ``rescale`` rule): ``warpAffine`` samples only a 4 x 4 (cubic) neighbourhood and has no area mode, so
+    without it fine texture aliases. The Gaussian is symmetric, so the geometry is unchanged.
     """
     scale = math.sqrt(abs(float(np.linalg.det(m[:, :2]))))
-    if antialias and scale < 0.8:
+    sigma = (1.0 / scale - 1.0) / 2.0 if scale > 0 else 0.0
+    if antialias and sigma >= 0.25:
         h_src, w_src = src.shape[:2]
         inv = _invert(m)
         w, h = dsize
         corners = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]])
         back = corners @ inv[:, :2].T + inv[:, 2]
-        factor = 1.25 * scale
-        margin = 6.0 / factor + 2.0  # interpolation support (4 px) in resized pixels, plus the box width
+        margin = 3.0 * sigma + 4.0  # the blur's reach plus the interpolation's support
         x0 = max(0, math.floor(back[:, 0].min() - margin))
         y0 = max(0, math.floor(back[:, 1].min() - margin))
         x1 = min(w_src, math.ceil(back[:, 0].max() + margin) + 1)
         y1 = min(h_src, math.ceil(back[:, 1].max() + margin) + 1)
-        rw, rh = round((x1 - x0) * factor), round((y1 - y0) * factor)
-        if rw >= 2 and rh >= 2:
-            roi = np.ascontiguousarray(src[y0:y1, x0:x1])
-            small = cv2.resize(roi, (rw, rh), interpolation=cv2.INTER_AREA)
-            fx, fy = rw / (x1 - x0), rh / (y1 - y0)
-            # resized pixel u has its centre at roi x = (u + 0.5) / fx - 0.5 (cv2.resize's convention)
-            to_src = np.array([[1.0 / fx, 0.0, 0.5 / fx - 0.5 + x0], [0.0, 1.0 / fy, 0.5 / fy - 0.5 + y0]])
-            m = m @ np.vstack([to_src, [0.0, 0.0, 1.0]])
-            src = small if small.ndim == src.ndim else small[:, :, None]
+        if x1 - x0 >= 2 and y1 - y0 >= 2:
+            roi = cv2.GaussianBlur(src[y0:y1, x0:x1], (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+            src = roi if roi.ndim == src.ndim else roi[:, :, None]
+            m = m.copy()
+            m[:, 2] += m[:, :2] @ np.array([x0, y0], dtype=np.float64)  # roi pixel (u, v) is frame (u+x0, v+y0)
     out = cv2.warpAffine(
         src,
         m,
@@ -194,8 +191,8 @@ def warp_face(
         interpolation: resampling filter; bicubic by default (sharp, little ringing; use
             :attr:`Interpolation.LINEAR` for masks).
         border: what to fill where the face square leaves the frame (black by default).
-        antialias: when the face is shrunk by more than 1/0.8 (a big face in a 1080p frame cut to 256 px),
-            box-filter the source region first so fine texture does not alias.
+        antialias: when the face is shrunk below 2/3 (a big face in a 1080p frame cut to 256 px), low-pass
+            the source region first (Gaussian, see below) so fine texture does not alias.
 
     Returns:
         ``size x size`` (x C) image of the frame's dtype.
@@ -273,8 +270,8 @@ def unwarp_face(
         matrix: the same ``(2, 3)`` ``image_to_face`` affine that cut the face (frame -> face).
         frame_shape: ``(H, W)`` or ``(H, W, C)`` of the frame (``frame.shape``); only H and W are used.
         interpolation: resampling filter (bicubic by default).
-        antialias: box-filter first when the face is shrunk by more than 1/0.8 (a 256 px face pasted
-            into a 100 px frame region).
+        antialias: low-pass the face first when it is shrunk below 2/3 (a 256 px face pasted into a 100 px
+            frame region).
 
     Returns:
         ``H x W`` (x C) image of the face's dtype, zeros where the face does not reach.
