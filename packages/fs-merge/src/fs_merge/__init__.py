@@ -1,10 +1,35 @@
-"""fs-merge: colour transfer, blending, compositing and video output for the fs face-swap toolkit.
+"""fs-merge: colour transfer, Poisson blending, compositing and labelled video output for fs.
 
-Only the error type exists yet; the capability is tracked in the project's issue #6.
+Paste a generated aligned face back into its frame with :func:`merge_face` (configured by a frozen
+:class:`MergeConfig`), or use the parts: :func:`color_transfer`, :func:`poisson_blend`, the mask operations,
+:class:`FrameReader` / :class:`VideoWriter` (H.264 through imageio-ffmpeg's ffmpeg, audio copied, every output
+labelled as synthetic media) and :func:`merge_video`. Depends on numpy, OpenCV, scipy, imageio-ffmpeg and
+fs-align only.
 """
 
+from fs_merge._color import ColorTransfer, color_transfer, hist_match
+from fs_merge._config import MergeConfig, MergeMode, SharpenMode
+from fs_merge._mask import Feather, clip_mask, erode_mask, feather_mask
+from fs_merge._merge import merge_face, motion_from_landmarks
+from fs_merge._poisson import poisson_blend
 from fs_merge.errors import MergeError
 
 __version__ = "0.1.0"
 
-__all__ = ["MergeError", "__version__"]
+__all__ = [
+    "ColorTransfer",
+    "Feather",
+    "MergeConfig",
+    "MergeError",
+    "MergeMode",
+    "SharpenMode",
+    "__version__",
+    "clip_mask",
+    "color_transfer",
+    "erode_mask",
+    "feather_mask",
+    "hist_match",
+    "merge_face",
+    "motion_from_landmarks",
+    "poisson_blend",
+]

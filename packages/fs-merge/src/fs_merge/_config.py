@@ -1,0 +1,215 @@
+"""``MergeConfig``: every knob of :func:`fs_merge.merge_face`, frozen, validated, saved as JSON or TOML."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fs_merge._color import ColorTransfer
+from fs_merge._mask import Feather
+from fs_merge.errors import MergeError
+
+__all__ = ["MergeConfig", "MergeMode", "SharpenMode"]
+
+
+class MergeMode(enum.Enum):
+    """How the generated face is composited into the frame (DeepFaceLab's merge modes)."""
+
+    OVERLAY = "overlay"
+    """Alpha-blend the (colour-transferred) face with the feathered mask."""
+    HIST_MATCH = "hist-match"
+    """Per-channel histogram matching against the destination face, then overlay."""
+    SEAMLESS = "seamless"
+    """Poisson blending inside the mask, then alpha-blend with the feathered mask."""
+    SEAMLESS_HIST_MATCH = "seamless-hist-match"
+    """Histogram matching, then seamless."""
+    RAW_RGB = "raw-rgb"
+    """Paste the whole warped face square, no mask (for inspecting the model's output in place)."""
+    RAW_PREDICT = "raw-predict"
+    """Return the processed face in face space (``S x S``), not a frame (DeepFaceLab's raw-predict)."""
+
+
+class SharpenMode(enum.Enum):
+    """Kernel of the face sharpening (a positive ``sharpen_amount``) or blur (a negative one)."""
+
+    NONE = "none"
+    BOX = "box"
+    GAUSSIAN = "gaussian"
+
+
+def _parse_enum(cls: type[enum.Enum], value: Any, field: str) -> Any:
+    if isinstance(value, cls):
+        return value
+    key = str(value).strip().lower().replace("_", "-")
+    for member in cls:
+        if member.value == key or member.value == key.replace("-", "_"):
+            return member
+    known = ", ".join(str(m.value) for m in cls)
+    raise MergeError(f"MergeConfig.{field}: unknown value {value!r}; known: {known}")
+
+
+@dataclass(frozen=True)
+class MergeConfig:
+    """Settings of :func:`fs_merge.merge_face` (all pixel sizes are frame pixels unless noted).
+
+    Attributes:
+        mode: the :class:`MergeMode`.
+        color_transfer: the :class:`fs_merge.ColorTransfer` method applied to the face against the destination
+            face (in face space) before compositing; ``none`` to skip.
+        erode_px: shrink the mask by this many pixels (negative grows it).
+        feather_px: soften the mask edge over this many pixels.
+        feather: :class:`fs_merge.Feather` kernel of the softening.
+        clip_to_face: keep the mask (and its feathered edge) inside the warped face square.
+        sharpen: :class:`SharpenMode` kernel for ``sharpen_amount``.
+        sharpen_amount: -100..100 in face space: > 0 unsharp-masks the face, < 0 blurs it.
+        sharpen_radius: kernel radius of sharpen/blur in face pixels.
+        denoise_power: 0..100: bilateral-filter strength applied to the face (0 = off).
+        motion_blur_power: 0..100: blur the pasted face along its motion (``merge_face(motion=...)``) by
+            ``|motion| * power / 100`` pixels.
+        hist_match_threshold: 0..255: cap of the hist-match modes (255 = none).
+        masked_hist_match: take hist-match statistics inside the mask only.
+        seamless_mixed: mix gradients in the seamless modes instead of cloning.
+        allow_partial: merge faces whose mask reaches outside the frame (clipped to the frame) instead of
+            raising :class:`fs_merge.MergeError`.
+    """
+
+    mode: MergeMode = MergeMode.OVERLAY
+    color_transfer: ColorTransfer = ColorTransfer.RCT
+    erode_px: int = 0
+    feather_px: int = 0
+    feather: Feather = Feather.GAUSSIAN
+    clip_to_face: bool = True
+    sharpen: SharpenMode = SharpenMode.NONE
+    sharpen_amount: int = 0
+    sharpen_radius: int = 2
+    denoise_power: int = 0
+    motion_blur_power: int = 0
+    hist_match_threshold: int = 255
+    masked_hist_match: bool = True
+    seamless_mixed: bool = False
+    allow_partial: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", _parse_enum(MergeMode, self.mode, "mode"))
+        try:
+            object.__setattr__(self, "color_transfer", ColorTransfer.parse(self.color_transfer))
+        except ValueError as exc:
+            raise MergeError(f"MergeConfig.color_transfer: {exc}") from exc
+        object.__setattr__(self, "feather", _parse_enum(Feather, self.feather, "feather"))
+        object.__setattr__(self, "sharpen", _parse_enum(SharpenMode, self.sharpen, "sharpen"))
+        ranges = {
+            "erode_px": (-1000, 1000),
+            "feather_px": (0, 1000),
+            "sharpen_amount": (-100, 100),
+            "sharpen_radius": (1, 50),
+            "denoise_power": (0, 100),
+            "motion_blur_power": (0, 100),
+            "hist_match_threshold": (0, 255),
+        }
+        for name, (lo, hi) in ranges.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise MergeError(f"MergeConfig.{name}: expected an int in [{lo}, {hi}], got {value!r}")
+        for name in ("clip_to_face", "masked_hist_match", "seamless_mixed", "allow_partial"):
+            if not isinstance(getattr(self, name), bool):
+                raise MergeError(f"MergeConfig.{name}: expected a bool, got {getattr(self, name)!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain ``str -> str | int | bool`` dict (enums by value)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.value if isinstance(value, enum.Enum) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MergeConfig:
+        """Build from a dict such as :meth:`to_dict` returns; unknown keys raise :class:`MergeError`."""
+        if not isinstance(data, dict):
+            raise MergeError(f"MergeConfig: expected a dict, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise MergeError(f"MergeConfig: unknown keys {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        """JSON text of :meth:`to_dict`."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> MergeConfig:
+        """Parse :meth:`to_json`'s output."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise MergeError(f"MergeConfig: not valid JSON ({exc})") from exc
+        return cls.from_dict(data)
+
+    def to_toml(self) -> str:
+        """TOML text (one ``key = value`` line per field, under ``[merge]``)."""
+        lines = ["[merge]"]
+        for key, value in self.to_dict().items():
+            if isinstance(value, bool):
+                lines.append(f"{key} = {'true' if value else 'false'}")
+            elif isinstance(value, int):
+                lines.append(f"{key} = {value}")
+            else:
+                lines.append(f"{key} = {json.dumps(str(value))}")
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_toml(cls, text: str) -> MergeConfig:
+        """Parse TOML with the fields at top level or under ``[merge]`` (Python 3.11's tomllib, or tomli)."""
+        try:
+            import tomllib as toml_reader
+        except ImportError:  # Python 3.10
+            try:
+                import tomli as toml_reader  # type: ignore[no-redef]
+            except ImportError as exc:
+                raise MergeError("MergeConfig.from_toml needs Python >= 3.11 or `pip install tomli`") from exc
+        try:
+            data = toml_reader.loads(text)
+        except toml_reader.TOMLDecodeError as exc:
+            raise MergeError(f"MergeConfig: not valid TOML ({exc})") from exc
+        return cls.from_dict(data.get("merge", data))
+
+    def save(self, path: str | Path) -> Path:
+        """Write as ``.json`` or ``.toml`` (by suffix), atomically (temp file, fsync, rename)."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in (".json", ".toml"):
+            raise MergeError(f"{path}: MergeConfig files end in .json or .toml")
+        text = self.to_json() if suffix == ".json" else self.to_toml()
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> MergeConfig:
+        """Read a ``.json`` or ``.toml`` file written by :meth:`save` (or by hand)."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise MergeError(f"{path}: cannot read merge config ({exc})") from exc
+        try:
+            if path.suffix.lower() == ".toml":
+                return cls.from_toml(text)
+            return cls.from_json(text)
+        except MergeError as exc:
+            raise MergeError(f"{path}: {exc}") from exc
