@@ -307,5 +307,5 @@ def unwarp_face_with_mask(
     hw = _frame_hw(frame_shape)
     image = _unwarp(img, m, hw, interpolation, antialias)
     ones = np.ones(img.shape[:2], dtype=np.float32)
-    mask = _unwarp(ones, m, hw, Interpolation.LINEAR, False)
-    return image, np.clip(mask, 0.0, 1.0).astype(np.float32)
+    mask = _unwarp(ones, m, hw, Interpolation.LINEAR, False)  # bilinear weights of 0/1: already in [0, 1]
+    return image, np.asarray(mask, dtype=np.float32)
