@@ -200,4 +200,4 @@ def canonical_landmarks(face_type: FaceType | str, size: int) -> npt.NDArray[np.
     """
     ftype = FaceType.parse(face_type)
     mat = _unit_to_face(ftype, _check_size(size), 0.0)
-    return (MEAN_FACE_2D @ mat[:2, :2].T + mat[:2, 2]).astype(np.float32)
+    return np.asarray(MEAN_FACE_2D @ mat[:2, :2].T + mat[:2, 2], dtype=np.float32)

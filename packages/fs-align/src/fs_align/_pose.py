@@ -50,7 +50,7 @@ _DFL_MEAN_FACE_3D = (
 def _symmetric_mean_face() -> npt.NDArray[np.float64]:
     raw = np.array(_DFL_MEAN_FACE_3D, dtype=np.float64)
     mirrored = raw[list(IBUG68_MIRROR)] * np.array([-1.0, 1.0, 1.0])
-    sym = (raw + mirrored) / 2.0
+    sym = np.asarray((raw + mirrored) / 2.0, dtype=np.float64)
     sym.setflags(write=False)
     return sym
 
@@ -130,15 +130,14 @@ def estimate_pose(landmarks68: npt.ArrayLike, frame_size: tuple[int, int]) -> Po
     img_spread = float(np.sqrt((centred**2).sum(axis=1).mean()))
     tz = focal * obj_spread / img_spread
     mean_xy = img.mean(axis=0)
-    tvec = np.array([[(mean_xy[0] - cx) * tz / focal], [(mean_xy[1] - cy) * tz / focal], [tz]])
-    rvec = np.zeros((3, 1))
+    tvec0 = np.array([[(mean_xy[0] - cx) * tz / focal], [(mean_xy[1] - cy) * tz / focal], [tz]])
     ok, rvec, tvec = cv2.solvePnP(
         obj.reshape(-1, 1, 3),
         img.reshape(-1, 1, 2),
         camera,
         None,
-        rvec=rvec,
-        tvec=tvec,
+        rvec=np.zeros((3, 1)),
+        tvec=tvec0,
         useExtrinsicGuess=True,
         flags=cv2.SOLVEPNP_ITERATIVE,
     )

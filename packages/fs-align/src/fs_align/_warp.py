@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -107,10 +108,10 @@ def transform_points(points: npt.ArrayLike, matrix: npt.ArrayLike, invert: bool 
     m = check_affine(matrix)
     if invert:
         m = _invert(m)
-    return (pts @ m[:, :2].T + m[:, 2]).astype(np.float32)
+    return np.asarray(pts @ m[:, :2].T + m[:, 2], dtype=np.float32)
 
 
-def _check_warp_image(image: object, name: str) -> npt.NDArray[np.generic]:
+def _check_warp_image(image: object, name: str) -> npt.NDArray[Any]:
     img = check_image(image, name, channels=0, dtype=None)
     if img.dtype.type not in _WARP_DTYPES:
         raise ShapeError(f"{name}: expected dtype uint8, uint16, float32 or float64, got {img.dtype}")
@@ -126,13 +127,13 @@ def _check_size(size: int, name: str = "size") -> int:
 
 
 def _warp(
-    src: npt.NDArray[np.generic],
+    src: npt.NDArray[Any],
     m: npt.NDArray[np.float64],
     dsize: tuple[int, int],
     interpolation: Interpolation,
     border: Border,
     antialias: bool,
-) -> npt.NDArray[np.generic]:
+) -> npt.NDArray[Any]:
     """Warp ``src`` by ``m`` (src pixels -> dst pixels) into a ``dsize = (w, h)`` image.
 
     When ``antialias`` is on and ``m`` shrinks by a factor ``s < 2/3``, the part of ``src`` that the output
@@ -172,14 +173,14 @@ def _warp(
 
 
 def warp_face(
-    frame: npt.NDArray[np.generic],
+    frame: npt.NDArray[Any],
     matrix: npt.ArrayLike,
     size: int,
     *,
     interpolation: Interpolation = Interpolation.CUBIC,
     border: Border = Border.CONSTANT,
     antialias: bool = True,
-) -> npt.NDArray[np.generic]:
+) -> npt.NDArray[Any]:
     """Cut the aligned ``size x size`` face out of a frame.
 
     Args:
@@ -233,12 +234,12 @@ def _paste_region(
 
 
 def _unwarp(
-    face: npt.NDArray[np.generic],
+    face: npt.NDArray[Any],
     m: npt.NDArray[np.float64],
     hw: tuple[int, int],
     interpolation: Interpolation,
     antialias: bool,
-) -> npt.NDArray[np.generic]:
+) -> npt.NDArray[Any]:
     out = np.zeros(hw + face.shape[2:], dtype=face.dtype)
     face_to_frame = _invert(m)
     box = _paste_region(face_to_frame, face.shape[:2], hw)
@@ -252,13 +253,13 @@ def _unwarp(
 
 
 def unwarp_face(
-    face: npt.NDArray[np.generic],
+    face: npt.NDArray[Any],
     matrix: npt.ArrayLike,
     frame_shape: Sequence[int],
     *,
     interpolation: Interpolation = Interpolation.CUBIC,
     antialias: bool = True,
-) -> npt.NDArray[np.generic]:
+) -> npt.NDArray[Any]:
     """Warp an aligned face back into frame coordinates (the inverse of :func:`warp_face`).
 
     Only the frame box the face covers is resampled; everything outside the face square is 0. Combine with
@@ -285,13 +286,13 @@ def unwarp_face(
 
 
 def unwarp_face_with_mask(
-    face: npt.NDArray[np.generic],
+    face: npt.NDArray[Any],
     matrix: npt.ArrayLike,
     frame_shape: Sequence[int],
     *,
     interpolation: Interpolation = Interpolation.CUBIC,
     antialias: bool = True,
-) -> tuple[npt.NDArray[np.generic], npt.NDArray[np.float32]]:
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.float32]]:
     """:func:`unwarp_face` plus where the face is valid in the frame.
 
     Returns:
