@@ -67,7 +67,9 @@ def read_index(folder: Path) -> Index:
         for s in doc["shards"]:
             e = ShardEntry(s["file"], s["count"], s["bytes"], s["sha256"])
             ok = isinstance(e.file, str) and Path(e.file).name == e.file and e.file.endswith(".safetensors")
-            if not (ok and type(e.count) is int and e.count >= 0 and type(e.bytes) is int and isinstance(e.sha256, str)):
+            if not (
+                ok and type(e.count) is int and e.count >= 0 and type(e.bytes) is int and isinstance(e.sha256, str)
+            ):
                 raise ValueError(f"bad shard entry {s!r}")
             shards.append(e)
         removed = doc.get("removed", [])

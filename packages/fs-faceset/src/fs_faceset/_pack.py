@@ -11,8 +11,8 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
-from fs_align import Pose
 
+from fs_align import Pose
 from fs_faceset.errors import FacesetError, FacesetFormatError
 from fs_faceset.face import Face
 
@@ -137,8 +137,10 @@ class ShardData:
         for name, lst in (("ids", self.ids), ("face_types", self.face_types), ("source_paths", self.source_paths)):
             if not isinstance(lst, list) or len(lst) != n or not all(isinstance(x, str) for x in lst):
                 raise bad(f"{path}: metadata {name!r} must list {n} strings")
-        if not isinstance(self.tags, list) or len(self.tags) != n or not all(
-            isinstance(t, list) and all(isinstance(x, str) for x in t) for t in self.tags
+        if (
+            not isinstance(self.tags, list)
+            or len(self.tags) != n
+            or not all(isinstance(t, list) and all(isinstance(x, str) for x in t) for t in self.tags)
         ):
             raise bad(f"{path}: metadata 'tags' must list {n} lists of strings")
         missing = [k for k in self.REQUIRED if k not in tensors]

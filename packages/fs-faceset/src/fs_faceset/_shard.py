@@ -140,7 +140,11 @@ def shard_bytes(tensors: Mapping[str, npt.NDArray[Any]], metadata: Mapping[str, 
     pos = 0
     for k in order:
         a = arrays[k]
-        entries[k] = {"dtype": _NAMES[a.dtype.newbyteorder("<")], "shape": list(a.shape), "data_offsets": [pos, pos + a.nbytes]}
+        entries[k] = {
+            "dtype": _NAMES[a.dtype.newbyteorder("<")],
+            "shape": list(a.shape),
+            "data_offsets": [pos, pos + a.nbytes],
+        }
         pos += a.nbytes
     head = json.dumps(entries, separators=(",", ":")).encode("utf-8")
     head += b" " * ((-(8 + len(head))) % _ALIGN)

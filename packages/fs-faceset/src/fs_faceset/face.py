@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
 from fs_align import Alignment, FaceType, Pose, ShapeError, check_image, check_points
 
 __all__ = ["Face"]
@@ -93,7 +94,9 @@ class Face:
         else:
             rect = np.asarray(self.source_rect, dtype=np.float32).reshape(-1)
             if rect.shape != (4,) or not np.all(np.isfinite(rect)):
-                raise ShapeError(f"Face.source_rect: expected 4 finite numbers x0, y0, x1, y1, got {self.source_rect!r}")
+                raise ShapeError(
+                    f"Face.source_rect: expected 4 finite numbers x0, y0, x1, y1, got {self.source_rect!r}"
+                )
         set_(self, "source_rect", _frozen(rect))
         if not isinstance(self.source_path, str):
             raise ShapeError(f"Face.source_path: expected str, got {type(self.source_path).__name__}")
@@ -140,4 +143,4 @@ class Face:
 
 
 def _valid_id(value: str) -> bool:
-    return 0 < len(value) <= 64 and all(c.isalnum() and c.isascii() or c in "-_" for c in value)
+    return 0 < len(value) <= 64 and all((c.isalnum() and c.isascii()) or c in "-_" for c in value)

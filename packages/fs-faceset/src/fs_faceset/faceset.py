@@ -61,7 +61,9 @@ class FacesetWriter:
             self._index = existing._index
             self._ids = set(existing.ids)
             if self._index.codec is not self._codec:
-                raise FacesetError(f"{self.path}: faceset stores {self._index.codec.value} images, not {self._codec.value}")
+                raise FacesetError(
+                    f"{self.path}: faceset stores {self._index.codec.value} images, not {self._codec.value}"
+                )
         self._next = 1 + max((int(s.file[6:12]) for s in self._index.shards), default=-1) if self._index else 0
 
     def __enter__(self) -> FacesetWriter:
