@@ -26,7 +26,17 @@ from fs_align._warp import (
 )
 from fs_align.errors import AssetError, FsError, ShapeError
 from fs_align.io import read_ljson, read_pts
+from fs_align.landmarker import (
+    MIN_BOX_SIZE,
+    ErtLandmarker,
+    Landmarker,
+    box_from_landmarks,
+    load_landmarker,
+    load_shape_predictor,
+)
 from fs_align.landmarks68 import IBUG68_GROUPS, IBUG68_MIRROR, MEAN_FACE_2D, five_point_from_68
+from fs_align.quality import inter_ocular, jitter, nme
+from fs_align.smoothing import LandmarkSmoother, OneEuroConfig, OneEuroFilter
 from fs_align.types import Alignment, FaceType, LandmarkScheme, Pose
 
 __version__ = "0.1.0"
@@ -39,26 +49,38 @@ __all__ = [
     "IBUG68_MIRROR",
     "MEAN_FACE_2D",
     "MEAN_FACE_3D",
+    "MIN_BOX_SIZE",
     "POSE_INDICES_68",
     "Alignment",
     "AssetError",
     "Border",
+    "ErtLandmarker",
     "FaceType",
     "FsError",
     "Interpolation",
     "LandmarkScheme",
+    "LandmarkSmoother",
+    "Landmarker",
+    "OneEuroConfig",
+    "OneEuroFilter",
     "Pose",
     "ShapeError",
     "__version__",
     "align_face",
     "alignment_matrix",
     "as_bgr_uint8",
+    "box_from_landmarks",
     "canonical_landmarks",
     "check_affine",
     "check_image",
     "check_points",
     "estimate_pose",
     "five_point_from_68",
+    "inter_ocular",
+    "jitter",
+    "load_landmarker",
+    "load_shape_predictor",
+    "nme",
     "read_ljson",
     "read_pts",
     "transform_points",

@@ -1,0 +1,165 @@
+"""Vectorised inference of a dlib ERT shape predictor (Kazemi & Sullivan 2014) in numpy.
+
+Follows dlib/image_processing/shape_predictor.h exactly:
+
+* the shape lives in the box-normalised frame, where ``(0, 0)`` is the box's top-left corner ``(x1, y1)`` and
+  ``(1, 1)`` its bottom-right corner ``(x2, y2)``;
+* each cascade places its feature pixels at ``S @ delta + shape[anchor]`` where ``S`` is the 2x2 part of the
+  least-squares similarity from the mean shape to the current shape (computed in float64, used in float32),
+  maps them to the image in float64 and rounds them (``floor(v + 0.5)``);
+* a pixel's intensity is ``(R + G + B) // 3`` (integer mean of the channels); pixels outside the image read 0;
+* a split goes left when ``I[idx1] - I[idx2] > thresh``; the leaves of the trees are added to the shape one
+  after the other in float32 (the order changes the result).
+
+All faces and all trees of a cascade are evaluated at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from fs_align._dlib_format import ShapePredictorModel
+
+__all__ = ["ErtPredictor", "grey_mean_rgb", "similarity_params"]
+
+
+def grey_mean_rgb(image_bgr: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """dlib's intensity of an RGB pixel: the integer mean ``(R + G + B) // 3`` (channel order is irrelevant)."""
+    total = image_bgr.astype(np.uint16).sum(axis=2, dtype=np.uint16)
+    return (total // 3).astype(np.uint8)
+
+
+def similarity_params(src: npt.NDArray[np.float64], dst: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Least-squares similarity ``dst ~ [[a, -b], [b, a]] @ src + t`` for batches of point sets.
+
+    Args:
+        src: ``(..., P, 2)`` points.
+        dst: ``(..., P, 2)`` points.
+
+    Returns:
+        ``(..., 4)`` float64 ``(a, b, tx, ty)``. This is Umeyama's solution without reflection, which dlib's
+        ``find_similarity_transform`` also computes (for 2-D the closed form is exact).
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    ms = src.mean(axis=-2, keepdims=True)
+    md = dst.mean(axis=-2, keepdims=True)
+    s = src - ms
+    d = dst - md
+    var = np.sum(s * s, axis=(-2, -1))
+    var = np.where(var > 0, var, 1.0)
+    a = np.sum(s * d, axis=(-2, -1)) / var
+    b = np.sum(s[..., 0] * d[..., 1] - s[..., 1] * d[..., 0], axis=-1) / var
+    tx = md[..., 0, 0] - (a * ms[..., 0, 0] - b * ms[..., 0, 1])
+    ty = md[..., 0, 1] - (b * ms[..., 0, 0] + a * ms[..., 0, 1])
+    return np.stack([a, b, tx, ty], axis=-1)
+
+
+def _leaf_table(num_splits: int) -> npt.NDArray[np.intp]:
+    """Leaf reached for every combination of split outcomes (bit i of the code: split i goes left).
+
+    Nodes are numbered breadth-first as in dlib (children of ``i``: ``2i + 1`` left, ``2i + 2`` right).
+    """
+    codes = np.arange(1 << num_splits, dtype=np.int64)
+    node = np.zeros_like(codes)
+    while True:
+        inner = node < num_splits
+        if not inner.any():
+            break
+        left = (codes >> np.where(inner, node, 0)) & 1
+        node = np.where(inner, 2 * node + 2 - left, node)
+    return (node - num_splits).astype(np.intp)
+
+
+def _to_code(packed: npt.NDArray[np.uint8]) -> npt.NDArray[np.intp]:
+    """Little-endian bytes along the last axis (from ``np.packbits``) to integers."""
+    code = packed[..., 0].astype(np.intp)
+    for k in range(1, packed.shape[-1]):
+        code |= packed[..., k].astype(np.intp) << (8 * k)
+    return code
+
+
+class ErtPredictor:
+    """Runs a parsed :class:`ShapePredictorModel` on a grey image and a batch of boxes."""
+
+    def __init__(self, model: ShapePredictorModel) -> None:
+        c, t, s = model.split_thresh.shape
+        self.model = model
+        self.num_points = model.num_points
+        self.depth = model.depth
+        self.num_splits = s
+        self.num_trees = t
+        self.initial = np.ascontiguousarray(model.initial_shape, dtype=np.float32)
+        mean64 = self.initial.astype(np.float64)
+        self._mean_c = mean64 - mean64.mean(axis=0)
+        self._mean_var = float(np.sum(self._mean_c**2))
+        if s > 15:
+            raise ValueError(f"trees deeper than 4 levels are not supported ({s} splits per tree)")
+        self.idx12 = np.ascontiguousarray(model.split_idx.reshape(c, t * s, 2).transpose(0, 2, 1), dtype=np.intp)
+        self._leaf_table = _leaf_table(s)
+        self.thresh = np.ascontiguousarray(model.split_thresh.reshape(c, t * s), dtype=np.float32)
+        self.leaves = np.ascontiguousarray(model.leaves.reshape(c, t * (s + 1), self.num_points * 2))
+        self.anchor = np.ascontiguousarray(model.anchor_idx, dtype=np.intp)
+        self.deltas = np.ascontiguousarray(model.deltas, dtype=np.float32)
+        self._tree_leaf_base = (np.arange(t, dtype=np.intp) * (s + 1))[None, :]
+
+    def _similarity_2x2(self, shape: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """``(N, 2, 2)`` float32 linear part of the similarity from the mean shape to each current shape."""
+        cur = shape.astype(np.float64)
+        cur -= cur.mean(axis=1, keepdims=True)
+        m = self._mean_c
+        a = np.einsum("npk,pk->n", cur, m) / self._mean_var
+        b = (cur[:, :, 1] @ m[:, 0] - cur[:, :, 0] @ m[:, 1]) / self._mean_var
+        out = np.empty((shape.shape[0], 2, 2), dtype=np.float64)
+        out[:, 0, 0] = a
+        out[:, 0, 1] = -b
+        out[:, 1, 0] = b
+        out[:, 1, 1] = a
+        return out.astype(np.float32)
+
+    def __call__(self, image: npt.NDArray[np.uint8], boxes: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Predict landmarks.
+
+        Args:
+            image: ``H x W x 3`` uint8 (any channel order: only the channel sum is used) or ``H x W`` uint8 grey.
+            boxes: ``(N, 4)`` float64 ``(x1, y1, x2, y2)``; (0, 0) and (1, 1) of the model frame map to the
+                corners ``(x1, y1)`` and ``(x2, y2)``.
+
+        Returns:
+            ``(N, P, 2)`` float64 landmarks in image pixels.
+        """
+        n = boxes.shape[0]
+        h, w = image.shape[:2]
+        chans = 1 if image.ndim == 2 else image.shape[2]
+        # Only the feature pixels are converted to intensity (converting a whole 1080p frame costs more than
+        # predicting a face).
+        pixels = np.ascontiguousarray(image).reshape(-1, chans)
+        origin = boxes[:, None, 0:2]  # (N, 1, 2)
+        scale = (boxes[:, 2:4] - boxes[:, 0:2])[:, None, :]
+        shape = np.broadcast_to(self.initial, (n, self.num_points, 2)).copy()
+        stack = np.empty((n, self.num_trees + 1, self.num_points * 2), dtype=np.float32)
+        for c in range(self.leaves.shape[0]):
+            lin = self._similarity_2x2(shape)
+            pts = np.matmul(self.deltas[c][None, :, :], lin.transpose(0, 2, 1)) + shape[:, self.anchor[c], :]
+            img = np.floor(origin + pts.astype(np.float64) * scale + 0.5)
+            x = img[:, :, 0]
+            y = img[:, :, 1]
+            inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+            lin_idx = np.where(inside, y * w + x, 0).astype(np.intp)
+            if chans == 1:
+                feats = pixels[lin_idx, 0].astype(np.float32)  # (N, F)
+            else:
+                feats = (pixels[lin_idx].sum(axis=-1, dtype=np.uint16) // 3).astype(np.float32)
+            feats *= inside  # pixels outside the image read 0
+            pair = feats[:, self.idx12[c]]  # (N, 2, T * S)
+            go_left = (pair[:, 0] - pair[:, 1]) > self.thresh[c]
+            # The S split outcomes of a tree, packed into an integer, select its leaf through a table.
+            code = np.packbits(go_left.reshape(n, self.num_trees, -1), axis=-1, bitorder="little")
+            leaf = self._leaf_table[_to_code(code)]
+            # dlib adds the leaves one tree after the other onto the current shape, in float32; the same order
+            # matters (summing the leaves first moves some faces by pixels after later cascades).
+            stack[:, 0, :] = shape.reshape(n, -1)
+            np.take(self.leaves[c], self._tree_leaf_base + leaf, axis=0, out=stack[:, 1:, :])
+            shape = np.add.reduce(stack, axis=1).reshape(n, self.num_points, 2)
+        return origin + shape.astype(np.float64) * scale
