@@ -150,15 +150,17 @@ class Detector(abc.ABC):
         results = self._run(scaled, factors)
         if cfg.rotate_retry:
             todo = [i for i, r in enumerate(results) if not r]
-            for angle in _ROTATIONS:
-                if not todo:
-                    break
-                again = self._run([_rotate(scaled[i], angle) for i in todo], [factors[i] for i in todo])
-                for i, found in zip(todo, again):
-                    if found:
-                        h, w = scaled[i].shape[:2]
-                        results[i] = [self._unrotate_det(d, angle, w, h, factors[i]) for d in found]
-                todo = [i for i in todo if not results[i]]
+            if todo:
+                best: dict[int, tuple[float, int, list[Detection]]] = {}
+                for angle in _ROTATIONS:
+                    again = self._run([_rotate(scaled[i], angle) for i in todo], [factors[i] for i in todo])
+                    for i, found in zip(todo, again):
+                        top = max((d.score for d in found), default=-1.0)
+                        if found and top > best.get(i, (-1.0, 0, []))[0]:
+                            best[i] = (top, angle, found)
+                for i, (_, angle, found) in best.items():
+                    h, w = scaled[i].shape[:2]
+                    results[i] = [self._unrotate_det(d, angle, w, h, factors[i]) for d in found]
         return results
 
     @staticmethod

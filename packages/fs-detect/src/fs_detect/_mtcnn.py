@@ -23,7 +23,7 @@ from fs_detect._types import DetectorConfig, DetectorName
 
 __all__ = ["MTCNNDetector"]
 
-_STAGE_THRESHOLDS = (0.6, 0.4, 0.7)
+_STAGE_THRESHOLDS = (0.6, 0.4, 0.4)
 _PYRAMID_FACTOR = 0.709
 _PNET_NMS = 0.5
 _STAGE_NMS = 0.7

@@ -48,8 +48,11 @@ class DetectorConfig:
         max_input_side: frames whose longer side exceeds this are downscaled to it before detection and the
             boxes and points are mapped back to frame pixels. ``None`` never downscales (then frames larger
             than 8192 pixels on a side are refused with :class:`~fs_align.ShapeError`).
-        rotate_retry: when a frame yields no face, try it rotated by 90, 180 and 270 degrees (stopping at the
-            first angle that finds one) and map the result back (DeepFaceLab / faceswap do the same).
+        rotate_retry: when a frame yields no face, try it rotated by 90, 180 and 270 degrees, keep the angle
+            whose best face scores highest, and map the result back (DeepFaceLab / faceswap retry rotations
+            too). Trying all three costs 3 extra passes on face-less frames, but a detector can find an
+            upside-down face in a quarter-turned frame with its points in the wrong order; the best-scoring
+            angle is the upright one.
     """
 
     score_threshold: float | None = None
