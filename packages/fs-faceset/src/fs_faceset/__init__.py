@@ -6,11 +6,16 @@ reads them memory-mapped. Sort keys, the thumbnail curation workflow and DeepFac
 beside them.
 """
 
+from fs_faceset import sort
 from fs_faceset._ops import ValidationReport, compact, merge, remove, validate
 from fs_faceset._pack import FORMAT_VERSION, ImageCodec
+from fs_faceset._report import ImportReport
+from fs_faceset.curate import export_thumbnails, sync_deletions
+from fs_faceset.dfl import export_dfl, import_dfl, read_dfl_jpg
 from fs_faceset.errors import FacesetError, FacesetFormatError, FacesetIntegrityError
 from fs_faceset.face import Face
 from fs_faceset.faceset import Faceset, FacesetWriter
+from fs_faceset.faceswap import import_faceswap, read_alignments, read_png_header
 
 __version__ = "0.1.0"
 
@@ -23,10 +28,20 @@ __all__ = [
     "FacesetIntegrityError",
     "FacesetWriter",
     "ImageCodec",
+    "ImportReport",
     "ValidationReport",
     "__version__",
     "compact",
+    "export_dfl",
+    "export_thumbnails",
+    "import_dfl",
+    "import_faceswap",
     "merge",
+    "read_alignments",
+    "read_dfl_jpg",
+    "read_png_header",
     "remove",
+    "sort",
+    "sync_deletions",
     "validate",
 ]

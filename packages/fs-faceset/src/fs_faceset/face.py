@@ -34,7 +34,7 @@ def _polys(value: Any, name: str) -> tuple[F32, ...]:
     return tuple(out)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Face:
     """One aligned face and its provenance (immutable; arrays are read-only copies).
 
@@ -130,6 +130,14 @@ class Face:
         set_(self, "tags", tags)
         if self.id is not None and (not isinstance(self.id, str) or not _valid_id(self.id)):
             raise ShapeError(f"Face.id: expected 1-64 characters of [A-Za-z0-9_-], got {self.id!r}")
+
+    def __repr__(self) -> str:
+        extras = [n for n in ("mask", "embedding", "pose") if getattr(self, n) is not None]
+        return (
+            f"Face(id={self.id!r}, size={self.size}, face_type={self.face_type.value}, source={self.source_path!r}, "
+            f"frame={self.frame_index}, polygons={len(self.xseg_include)}+{len(self.xseg_exclude)}, "
+            f"with={extras}, tags={self.tags})"
+        )
 
     @property
     def size(self) -> int:
