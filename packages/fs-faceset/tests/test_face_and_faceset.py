@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import safetensors.numpy
-from fs_align import FaceType, ShapeError
 
 import fs_faceset
+from fs_align import FaceType, ShapeError
 from fs_faceset import Face, Faceset, FacesetError, FacesetWriter, compact, merge, remove, validate
 
 
@@ -23,20 +23,22 @@ def test_face_validation(make_faces) -> None:
     f = make_faces(1)[0]
     assert f.size == 64 and f.face_type is FaceType.WHOLE_FACE and f.alignment.size == 64
     assert not f.image.flags.writeable and f.source_rect.shape == (4,)
-    base = dict(face_type="wf", landmarks=f.landmarks, source_landmarks=f.source_landmarks, image_to_face=f.image_to_face)
-    with pytest.raises(ShapeError, match="Face.image"):
+    base = dict(
+        face_type="wf", landmarks=f.landmarks, source_landmarks=f.source_landmarks, image_to_face=f.image_to_face
+    )
+    with pytest.raises(ShapeError, match=r"Face.image"):
         Face(image=np.zeros((64, 32, 3), np.uint8), **base)
-    with pytest.raises(ShapeError, match="Face.image"):
+    with pytest.raises(ShapeError, match=r"Face.image"):
         Face(image=np.zeros((64, 64, 3), np.float32), **base)
-    with pytest.raises(ShapeError, match="Face.landmarks"):
+    with pytest.raises(ShapeError, match=r"Face.landmarks"):
         Face(image=f.image, **{**base, "landmarks": f.landmarks[:5]})
-    with pytest.raises(ShapeError, match="image_to_face"):
+    with pytest.raises(ShapeError, match=r"image_to_face"):
         Face(image=f.image, **{**base, "image_to_face": np.eye(3)})
-    with pytest.raises(ShapeError, match="Face.mask"):
+    with pytest.raises(ShapeError, match=r"Face.mask"):
         Face(image=f.image, mask=np.zeros((32, 32), np.uint8), **base)
-    with pytest.raises(ShapeError, match="Face.id"):
+    with pytest.raises(ShapeError, match=r"Face.id"):
         Face(image=f.image, id="../etc", **base)
-    with pytest.raises(ValueError, match="face type"):
+    with pytest.raises(ValueError, match=r"face type"):
         Face(image=f.image, **{**base, "face_type": "nope"})
 
 
@@ -93,7 +95,7 @@ def test_views_filters_and_batches(tmp_path, make_faces) -> None:
     assert fs.column("frame_index").tolist() == list(range(10))
     with pytest.raises(IndexError):
         fs[10]
-    with pytest.raises(FacesetError, match="out must be"):
+    with pytest.raises(FacesetError, match=r"out must be"):
         fs.images([0], out=out)
 
 
@@ -110,11 +112,11 @@ def test_writer_rules(tmp_path, make_faces) -> None:
     faces = make_faces(4)
     with FacesetWriter(tmp_path / "fs") as w:
         w.add(faces[0])
-        with pytest.raises(FacesetError, match="already in the faceset"):
+        with pytest.raises(FacesetError, match=r"already in the faceset"):
             w.add(faces[0])
-        with pytest.raises(FacesetError, match="64px"):
+        with pytest.raises(FacesetError, match=r"64px"):
             w.add(make_faces(1, size=32)[0])
-    with pytest.raises(FacesetError, match="append=True"):
+    with pytest.raises(FacesetError, match=r"append=True"):
         FacesetWriter(tmp_path / "fs")
     with FacesetWriter(tmp_path / "fs", append=True) as w:
         w.add_all(faces[1:])
@@ -142,7 +144,7 @@ def test_remove_compact_merge(tmp_path, make_faces) -> None:
     fs = remove(tmp_path / "a", ids[:2])
     assert len(fs) == 4 and ids[0] not in fs.ids
     assert len(Faceset.open(tmp_path / "a", include_removed=True)) == 6
-    with pytest.raises(FacesetError, match="no faces with ids"):
+    with pytest.raises(FacesetError, match=r"no faces with ids"):
         remove(fs, ["0000"])
     before = sum(p.stat().st_size for p in fs.shard_paths())
     fs = compact(fs)
@@ -150,5 +152,5 @@ def test_remove_compact_merge(tmp_path, make_faces) -> None:
     assert validate(fs).removed == 0
     merged = merge(fs, tmp_path / "b", tmp_path / "m")
     assert len(merged) == 6  # faces 4 and 5 are in both, kept once
-    with pytest.raises(FacesetError, match="already holds"):
+    with pytest.raises(FacesetError, match=r"already holds"):
         merge(fs, tmp_path / "b", tmp_path / "m")
