@@ -83,10 +83,11 @@ def _sqrtm(cov: F64, inverse: bool = False) -> F64:
 
 
 def _stats(x: F32) -> tuple[F64, F64]:
-    xd = x.astype(np.float64)
-    mu = xd.mean(axis=0)
-    cov = np.cov(xd, rowvar=False, bias=True)
-    return mu, np.asarray(cov, dtype=np.float64)
+    """Mean and (biased) covariance of ``N x 3`` samples (float32 products, float64 3x3 result)."""
+    mu = x.mean(axis=0, dtype=np.float64)
+    xc = np.ascontiguousarray((x - mu.astype(np.float32)).T)
+    cov = (xc @ xc.T).astype(np.float64) / max(x.shape[0], 1)
+    return mu, cov
 
 
 def mkl_matrix(cov_s: F64, cov_t: F64) -> F64:
@@ -109,8 +110,8 @@ def _affine(x: F32, pick_s: F32, pick_t: F32, kind: ColorTransfer) -> F32:
         mat = mkl_matrix(cov_s, cov_t)
     else:  # LCT: x' = Σt^{1/2} Σs^{-1/2} (x - μs) + μt
         mat = _sqrtm(cov_t + _EPS * np.eye(3)) @ _sqrtm(cov_s + _EPS * np.eye(3), inverse=True)
-    out = (x.astype(np.float64) - mu_s) @ mat.T + mu_t
-    return out.astype(np.float32)
+    affine = np.hstack([mat, (mu_t - mat @ mu_s)[:, None]]).astype(np.float32)
+    return np.asarray(cv2.transform(x.reshape(-1, 1, 3), affine), dtype=np.float32).reshape(-1, 3)
 
 
 def _rct(src: F32, tgt: F32, sel_s: npt.NDArray[np.bool_], sel_t: npt.NDArray[np.bool_]) -> F32:

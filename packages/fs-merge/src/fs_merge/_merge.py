@@ -60,12 +60,12 @@ def _motion_kernel(motion: tuple[float, float], power: int) -> F32 | None:
     length = math.hypot(*motion) * power / 100.0
     if length < 1.0:
         return None
-    size = int(math.ceil(length)) | 1
+    size = math.ceil(length) | 1
     kernel = np.zeros((size, size), np.float32)
     c = size // 2
     ux, uy = motion[0] / math.hypot(*motion), motion[1] / math.hypot(*motion)
     for t in np.linspace(-length / 2.0, length / 2.0, 2 * size + 1):
-        kernel[int(round(c + t * uy)), int(round(c + t * ux))] = 1.0
+        kernel[round(c + t * uy), round(c + t * ux)] = 1.0
     return kernel / kernel.sum()
 
 
@@ -92,6 +92,15 @@ def _paste_box(mask_face: F32, matrix: npt.NDArray[np.float64], frame_hw: tuple[
     if box[2] - box[0] < 3 or box[3] - box[1] < 3:
         raise MergeError(f"face: its mask lands outside the {w}x{h} frame (box x {x0}..{x1}, y {y0}..{y1})")
     return box, cut
+
+
+def _inside_frame(matrix: npt.NDArray[np.float64], size: int, frame_hw: tuple[int, int]) -> npt.NDArray[np.bool_]:
+    """``S x S`` bool: which face pixels map inside the frame (so out-of-frame black is kept out of statistics)."""
+    inv = cv2.invertAffineTransform(matrix)
+    grid = np.arange(size, dtype=np.float32)
+    fx = inv[0, 0] * grid[None, :] + inv[0, 1] * grid[:, None] + inv[0, 2]
+    fy = inv[1, 0] * grid[None, :] + inv[1, 1] * grid[:, None] + inv[1, 2]
+    return np.asarray((fx >= 0) & (fy >= 0) & (fx <= frame_hw[1] - 1) & (fy <= frame_hw[0] - 1))
 
 
 def _shift(matrix: npt.NDArray[np.float64], x0: int, y0: int) -> npt.NDArray[np.float64]:
@@ -173,7 +182,7 @@ def merge_face(
         MergeMode.SEAMLESS_HIST_MATCH,
     ):
         dst_face = np.asarray(warp_face(img, mat, size), dtype=np.uint8)
-        valid = np.asarray(warp_face(np.ones(hw, np.float32), mat, size), dtype=np.float32) > 0.999
+        valid = _inside_frame(mat, size, hw)
         stats_mask = ((fmask >= 0.5) & valid).astype(np.float32)
         if cfg.color_transfer is not ColorTransfer.NONE:
             masked = cfg.color_transfer.masked
@@ -201,22 +210,25 @@ def merge_face(
     shifted = _shift(mat, x0, y0)
     roi_shape = (y1 - y0, x1 - x0)
     face_roi = np.asarray(unwarp_face(fc, shifted, roi_shape), dtype=np.uint8)
-    square = np.asarray(unwarp_face(np.ones((size, size), np.float32), shifted, roi_shape), np.float32)
-    square = np.clip(square, 0.0, 1.0)
     frame_roi = img[y0:y1, x0:x1]
     out = img.copy()
     if cfg.mode is MergeMode.RAW_RGB:
-        m3 = square[:, :, None]
+        square = np.asarray(unwarp_face(np.ones((size, size), np.float32), shifted, roi_shape), np.float32)
+        m3 = np.clip(square, 0.0, 1.0)[:, :, None]
         out[y0:y1, x0:x1] = np.rint(frame_roi * (1.0 - m3) + face_roi * m3).astype(np.uint8)
         return out
-    m = np.clip(np.asarray(unwarp_face(fmask, shifted, roi_shape), np.float32), 0.0, 1.0)
+    # One warp for the mask and the face area (the face square shrunk so a feathered edge stays inside it).
+    scale = math.sqrt(abs(float(np.linalg.det(mat[:, :2]))))  # face pixels per frame pixel
+    margin = min(size // 2 - 1, math.ceil((cfg.feather_px + 2) * scale)) if cfg.clip_to_face else 0
+    area = np.zeros((size, size), np.float32)
+    area[margin : size - margin, margin : size - margin] = 1.0
+    both = np.asarray(unwarp_face(np.dstack([fmask, area]), shifted, roi_shape), np.float32)
+    m = np.clip(both[:, :, 0], 0.0, 1.0)
     m = erode_mask(m, cfg.erode_px)
     if cfg.clip_to_face:
-        m = clip_mask(m, (square > 0.999).astype(np.float32), margin_px=cfg.feather_px + 1)
+        m = clip_mask(m, (both[:, :, 1] > 0.999).astype(np.float32))
     hard = m
     m = feather_mask(m, cfg.feather_px, cfg.feather)
-    if cfg.clip_to_face:
-        m *= square
     if cut:  # allow_partial: keep the frame's outermost pixel ring out of the seamless mask
         hard = hard.copy()
         if y0 == 0:
