@@ -68,12 +68,12 @@ def _segments(data: bytes, what: str) -> list[tuple[int, int, int]]:
 
 def _arr(value: Any, shape: tuple[int, ...], key: str, what: str) -> npt.NDArray[np.float32]:
     try:
-        arr = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError):
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
         raise FacesetFormatError(f"{what}: DFL key {key!r} is not numeric") from None
-    if arr.shape != shape or not np.all(np.isfinite(arr)):
-        raise FacesetFormatError(f"{what}: DFL key {key!r} has shape {arr.shape}, expected {shape}")
-    return arr
+    if arr.shape != shape or not np.all(np.abs(arr) < 1e30):
+        raise FacesetFormatError(f"{what}: DFL key {key!r} has shape {arr.shape} (expected {shape}) or bad values")
+    return arr.astype(np.float32)
 
 
 def _polys(raw: Any, what: str) -> tuple[list[npt.NDArray[np.float32]], list[npt.NDArray[np.float32]]]:
