@@ -9,10 +9,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import torch
-from fs_align import read_ljson, read_pts
-from fs_align.testing import asset_or_skip
 
 import fs_detect
+from fs_align import read_ljson, read_pts
+from fs_align.testing import asset_or_skip
 
 torch.set_num_threads(1)
 
