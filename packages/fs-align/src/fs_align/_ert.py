@@ -21,13 +21,7 @@ import numpy.typing as npt
 
 from fs_align._dlib_format import ShapePredictorModel
 
-__all__ = ["ErtPredictor", "grey_mean_rgb", "similarity_params"]
-
-
-def grey_mean_rgb(image_bgr: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    """dlib's intensity of an RGB pixel: the integer mean ``(R + G + B) // 3`` (channel order is irrelevant)."""
-    total = image_bgr.astype(np.uint16).sum(axis=2, dtype=np.uint16)
-    return (total // 3).astype(np.uint8)
+__all__ = ["ErtPredictor", "similarity_params"]
 
 
 def similarity_params(src: npt.NDArray[np.float64], dst: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -72,14 +66,6 @@ def _leaf_table(num_splits: int) -> npt.NDArray[np.intp]:
     return (node - num_splits).astype(np.intp)
 
 
-def _to_code(packed: npt.NDArray[np.uint8]) -> npt.NDArray[np.intp]:
-    """Little-endian bytes along the last axis (from ``np.packbits``) to integers."""
-    code = packed[..., 0].astype(np.intp)
-    for k in range(1, packed.shape[-1]):
-        code |= packed[..., k].astype(np.intp) << (8 * k)
-    return code
-
-
 class ErtPredictor:
     """Runs a parsed :class:`ShapePredictorModel` on a grey image and a batch of boxes."""
 
@@ -98,10 +84,14 @@ class ErtPredictor:
             raise ValueError(f"trees deeper than 4 levels are not supported ({s} splits per tree)")
         self.idx12 = np.ascontiguousarray(model.split_idx.reshape(c, t * s, 2).transpose(0, 2, 1), dtype=np.intp)
         self._leaf_table = _leaf_table(s)
-        self.thresh = np.ascontiguousarray(model.split_thresh.reshape(c, t * s), dtype=np.float32)
+        # Intensities are integers, so ``d > thresh`` equals ``d > floor(thresh)`` for the integer difference
+        # ``d`` in [-255, 255]; clipping to +-300 keeps that and fits int16.
+        self.thresh_int = np.clip(np.floor(model.split_thresh.reshape(c, t * s)), -300, 300).astype(np.int16)
+        self._bit_weights = (2.0 ** np.arange(s)).astype(np.float32)
         self.leaves = np.ascontiguousarray(model.leaves.reshape(c, t * (s + 1), self.num_points * 2))
         self.anchor = np.ascontiguousarray(model.anchor_idx, dtype=np.intp)
-        self.deltas = np.ascontiguousarray(model.deltas, dtype=np.float32)
+        self.deltas_x = np.ascontiguousarray(model.deltas[:, :, 0], dtype=np.float32)
+        self.deltas_y = np.ascontiguousarray(model.deltas[:, :, 1], dtype=np.float32)
         self._tree_leaf_base = (np.arange(t, dtype=np.intp) * (s + 1))[None, :]
 
     def _similarity_2x2(self, shape: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -133,33 +123,40 @@ class ErtPredictor:
         h, w = image.shape[:2]
         chans = 1 if image.ndim == 2 else image.shape[2]
         # Only the feature pixels are converted to intensity (converting a whole 1080p frame costs more than
-        # predicting a face).
-        pixels = np.ascontiguousarray(image).reshape(-1, chans)
+        # predicting a face). Gathers go through 1-D takes, the fastest indexing numpy has.
+        flat = np.ascontiguousarray(image).reshape(-1)
         origin = boxes[:, None, 0:2]  # (N, 1, 2)
         scale = (boxes[:, 2:4] - boxes[:, 0:2])[:, None, :]
         shape = np.broadcast_to(self.initial, (n, self.num_points, 2)).copy()
-        stack = np.empty((n, self.num_trees + 1, self.num_points * 2), dtype=np.float32)
         for c in range(self.leaves.shape[0]):
             lin = self._similarity_2x2(shape)
-            pts = np.matmul(self.deltas[c][None, :, :], lin.transpose(0, 2, 1)) + shape[:, self.anchor[c], :]
-            img = np.floor(origin + pts.astype(np.float64) * scale + 0.5)
-            x = img[:, :, 0]
-            y = img[:, :, 1]
+            # feature pixel = S @ delta + shape[anchor] in float32, then to the image in float64, rounded
+            dx, dy = self.deltas_x[c], self.deltas_y[c]
+            anchored = shape[:, self.anchor[c], :]
+            px = lin[:, 0, 0:1] * dx + lin[:, 0, 1:2] * dy + anchored[:, :, 0]
+            py = lin[:, 1, 0:1] * dx + lin[:, 1, 1:2] * dy + anchored[:, :, 1]
+            x = np.floor(boxes[:, 0:1] + px.astype(np.float64) * scale[:, :, 0] + 0.5)
+            y = np.floor(boxes[:, 1:2] + py.astype(np.float64) * scale[:, :, 1] + 0.5)
             inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
-            lin_idx = np.where(inside, y * w + x, 0).astype(np.intp)
+            pix = np.where(inside, y * w + x, 0).astype(np.intp)
             if chans == 1:
-                feats = pixels[lin_idx, 0].astype(np.float32)  # (N, F)
+                feats = flat.take(pix).astype(np.int16)  # (N, F)
             else:
-                feats = (pixels[lin_idx].sum(axis=-1, dtype=np.uint16) // 3).astype(np.float32)
+                pix *= chans
+                total = flat.take(pix).astype(np.int16)
+                total += flat.take(pix + 1)
+                total += flat.take(pix + 2)
+                feats = total // 3
             feats *= inside  # pixels outside the image read 0
-            pair = feats[:, self.idx12[c]]  # (N, 2, T * S)
-            go_left = (pair[:, 0] - pair[:, 1]) > self.thresh[c]
-            # The S split outcomes of a tree, packed into an integer, select its leaf through a table.
-            code = np.packbits(go_left.reshape(n, self.num_trees, -1), axis=-1, bitorder="little")
-            leaf = self._leaf_table[_to_code(code)]
+            pair = feats.take(self.idx12[c], axis=1)  # (N, 2, T * S)
+            pair[:, 0] -= pair[:, 1]
+            go_left = pair[:, 0] > self.thresh_int[c]
+            # The S split outcomes of a tree, as the bits of an integer, select its leaf through a table.
+            code = go_left.reshape(n * self.num_trees, -1).astype(np.float32) @ self._bit_weights
+            leaf = self._leaf_table.take(code.astype(np.intp)).reshape(n, self.num_trees)
             # dlib adds the leaves one tree after the other onto the current shape, in float32; the same order
             # matters (summing the leaves first moves some faces by pixels after later cascades).
-            stack[:, 0, :] = shape.reshape(n, -1)
-            np.take(self.leaves[c], self._tree_leaf_base + leaf, axis=0, out=stack[:, 1:, :])
-            shape = np.add.reduce(stack, axis=1).reshape(n, self.num_points, 2)
-        return origin + shape.astype(np.float64) * scale
+            inc = self.leaves[c].take(self._tree_leaf_base + leaf, axis=0)  # (N, T, 2P)
+            inc[:, 0, :] += shape.reshape(n, -1)
+            shape = np.add.reduce(inc, axis=1).reshape(n, self.num_points, 2)
+        return np.asarray(origin + shape.astype(np.float64) * scale, dtype=np.float64)

@@ -189,7 +189,7 @@ class ErtLandmarker:
     @property
     def mean_shape(self) -> npt.NDArray[np.float32]:
         """``(68, 2)`` float32 mean shape of the model in the unit-box frame (a copy)."""
-        return self.model.initial_shape.copy()
+        return np.array(self.model.initial_shape, dtype=np.float32)
 
     def box_from_landmarks(self, landmarks: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """The detector-like box this model expects for a face with these landmarks.

@@ -90,7 +90,7 @@ class OneEuroFilter:
         if self._x is None or self._dx is None:
             self._x, self._dx = x.copy(), np.zeros_like(x)
             self._t = t if t is not None else 0.0
-            return x.copy()
+            return np.array(x, dtype=np.float64)
         if x.shape != self._x.shape:
             raise ShapeError(f"value: shape {x.shape} differs from the filter's {self._x.shape}; reset() first")
         prev_t = self._t if self._t is not None else 0.0
@@ -105,7 +105,7 @@ class OneEuroFilter:
         a = _alpha(cutoff, dt)
         self._x = a * x + (1 - a) * self._x
         self._t = now
-        return self._x.copy()
+        return np.array(self._x, dtype=np.float64)
 
 
 class _Track:
@@ -215,4 +215,4 @@ class LandmarkSmoother:
         pa, pb = pose[0], pose[1]
         ps = math.hypot(pa, pb)
         out = local @ np.array([[pa, -pb], [pb, pa]]).T + pose[2:] * ps
-        return out.astype(np.float32)
+        return np.asarray(out, dtype=np.float32)
