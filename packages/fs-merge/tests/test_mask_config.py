@@ -6,9 +6,9 @@ import dataclasses
 
 import numpy as np
 import pytest
-from fs_align import ShapeError
 
 import fs_merge
+from fs_align import ShapeError
 from fs_merge import ColorTransfer, Feather, MergeConfig, MergeError, MergeMode, clip_mask, erode_mask, feather_mask
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from fs_align import ShapeError
 
+from fs_align import ShapeError
 from fs_merge import MergeError, poisson_blend
 
 

@@ -48,8 +48,16 @@ def draw_label(image: npt.NDArray[np.uint8], text: str = _MARK) -> npt.NDArray[n
     x0, y0 = max(0, x1 - tw - 2 * pad), max(0, y1 - th - base - 2 * pad)
     box = out[y0:y1, x0:x1]
     box[:] = (box.astype(np.uint16) * 2 // 5).astype(np.uint8)  # darken 60 %: readable on any background
-    cv2.putText(out, text, (x0 + pad, y1 - pad - base // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick,
-                cv2.LINE_AA)
+    cv2.putText(
+        out,
+        text,
+        (x0 + pad, y1 - pad - base // 2),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        scale,
+        (255, 255, 255),
+        thick,
+        cv2.LINE_AA,
+    )
     return out
 
 

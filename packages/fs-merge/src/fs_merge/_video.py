@@ -16,8 +16,8 @@ from typing import IO, Any
 import cv2
 import numpy as np
 import numpy.typing as npt
-from fs_align import ShapeError, as_bgr_uint8
 
+from fs_align import ShapeError, as_bgr_uint8
 from fs_merge._checks import check_color_image
 from fs_merge._ffmpeg import VideoInfo, ffmpeg_exe, probe_video
 from fs_merge._label import LABEL_KEY, LABEL_TEXT, draw_label
@@ -132,7 +132,9 @@ class FrameReader:
                 self._report(index, f"{path}: skipped, {why}")
                 continue
             if img.shape[:2] != (self.height, self.width):
-                self._report(index, f"{path}: skipped, size {img.shape[1]}x{img.shape[0]} != {self.width}x{self.height}")
+                self._report(
+                    index, f"{path}: skipped, size {img.shape[1]}x{img.shape[0]} != {self.width}x{self.height}"
+                )
                 continue
             yield Frame(index, index / self.fps, img)
             index += 1
@@ -298,8 +300,9 @@ class VideoWriter:
         try:
             self._proc.stdin.write(np.ascontiguousarray(img).tobytes())
         except (BrokenPipeError, OSError) as exc:
-            raise MergeError(f"{self.path}: ffmpeg stopped while writing frame {self.frames_written}: "
-                             f"{self._stderr()}") from exc
+            raise MergeError(
+                f"{self.path}: ffmpeg stopped while writing frame {self.frames_written}: {self._stderr()}"
+            ) from exc
         self.frames_written += 1
 
     def _stderr(self) -> str:
