@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fs_align import Pose
+from fs_faceset._shard import Rows
 from fs_faceset.errors import FacesetError, FacesetFormatError
 from fs_faceset.face import Face
 
@@ -34,12 +36,12 @@ class ImageCodec(enum.Enum):
 
 
 def content_id(face: Face) -> str:
-    """A 16-hex-digit id from the face's image, landmarks and provenance (stable across runs)."""
-    h = hashlib.blake2b(digest_size=8)
-    h.update(np.ascontiguousarray(face.image).data)
+    """A 16-hex-digit id, stable across runs: CRC-32 of the image pixels (fast; the image is the bulk) followed
+    by 32 bits of BLAKE2b over the landmarks, source path and frame index."""
+    h = hashlib.blake2b(digest_size=4)
     h.update(np.ascontiguousarray(face.source_landmarks).data)
     h.update(f"{face.source_path}\0{face.frame_index}".encode())
-    return h.hexdigest()
+    return f"{zlib.crc32(np.ascontiguousarray(face.image).data):08x}{h.hexdigest()}"
 
 
 def _encode(img: npt.NDArray[np.uint8], codec: ImageCodec) -> bytes:
@@ -58,7 +60,7 @@ def pack_faces(faces: Sequence[Face], ids: Sequence[str], codec: ImageCodec) -> 
     size = faces[0].size
     t: dict[str, Any] = {}
     if codec is ImageCodec.RAW:
-        t["images"] = np.stack([f.image for f in faces]) if n else np.zeros((0, size, size, 3), np.uint8)
+        t["images"] = Rows([f.image for f in faces], (size, size, 3), np.uint8)
     else:
         blobs = [_encode(f.image, codec) for f in faces]
         t["image_bytes"] = np.frombuffer(b"".join(blobs), dtype=np.uint8)
@@ -72,7 +74,7 @@ def pack_faces(faces: Sequence[Face], ids: Sequence[str], codec: ImageCodec) -> 
     nan3 = (np.nan, np.nan, np.nan)
     t["pose"] = np.array([(f.pose.pitch, f.pose.yaw, f.pose.roll) if f.pose else nan3 for f in faces], np.float32)
     masked = [f.mask for f in faces if f.mask is not None]
-    t["masks"] = np.stack(masked) if masked else np.zeros((0, size, size), np.uint8)
+    t["masks"] = Rows(masked, (size, size), np.uint8)
     t["mask_index"] = np.cumsum([f.mask is not None for f in faces], dtype=np.int32) - 1
     t["mask_index"][[f.mask is None for f in faces]] = -1
     embs = [f.embedding for f in faces if f.embedding is not None]

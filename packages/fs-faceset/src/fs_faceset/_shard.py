@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import numpy.typing as npt
 
 from fs_faceset.errors import FacesetError, FacesetFormatError
 
-__all__ = ["ShardHeader", "atomic_write", "fsync_dir", "map_tensor", "read_header", "shard_bytes"]
+__all__ = ["Rows", "ShardHeader", "atomic_write", "fsync_dir", "map_tensor", "read_header", "shard_bytes"]
 
 DTYPES: dict[str, np.dtype[Any]] = {
     "U8": np.dtype(np.uint8),
@@ -129,9 +130,26 @@ def map_tensor(header: ShardHeader, name: str) -> npt.NDArray[Any]:
         raise FacesetFormatError(f"{header.path}: cannot map tensor {name!r}: {exc}") from exc
 
 
-def shard_bytes(tensors: Mapping[str, npt.NDArray[Any]], metadata: Mapping[str, str]) -> list[bytes | memoryview]:
+class Rows:
+    """A tensor given as equal-shaped rows (written one after another, never stacked in memory)."""
+
+    def __init__(self, rows: Sequence[npt.NDArray[Any]], row_shape: tuple[int, ...], dtype: Any) -> None:
+        self.rows = [np.ascontiguousarray(r, dtype=dtype) for r in rows]
+        if any(r.shape != row_shape for r in self.rows):
+            raise FacesetError(f"rows must all have shape {row_shape}")
+        self.shape = (len(self.rows), *row_shape)
+        self.dtype = np.dtype(dtype)
+        self.nbytes = self.dtype.itemsize * math.prod(self.shape)
+
+    def chunks(self) -> list[memoryview]:
+        return [memoryview(r.reshape(-1)).cast("B") for r in self.rows if r.nbytes]
+
+
+def shard_bytes(
+    tensors: Mapping[str, npt.NDArray[Any] | Rows], metadata: Mapping[str, str]
+) -> list[bytes | memoryview]:
     """Serialize tensors (8-byte types first, so every buffer is naturally aligned) as safetensors chunks."""
-    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    arrays = {k: v if isinstance(v, Rows) else np.ascontiguousarray(v) for k, v in tensors.items()}
     for k, v in arrays.items():
         if v.dtype.newbyteorder("<") not in _NAMES or v.dtype.byteorder == ">":
             raise FacesetError(f"tensor {k!r}: dtype {v.dtype} cannot be stored")
@@ -140,16 +158,18 @@ def shard_bytes(tensors: Mapping[str, npt.NDArray[Any]], metadata: Mapping[str, 
     pos = 0
     for k in order:
         a = arrays[k]
-        entries[k] = {
-            "dtype": _NAMES[a.dtype.newbyteorder("<")],
-            "shape": list(a.shape),
-            "data_offsets": [pos, pos + a.nbytes],
-        }
+        name = _NAMES[a.dtype.newbyteorder("<")]
+        entries[k] = {"dtype": name, "shape": list(a.shape), "data_offsets": [pos, pos + a.nbytes]}
         pos += a.nbytes
     head = json.dumps(entries, separators=(",", ":")).encode("utf-8")
     head += b" " * ((-(8 + len(head))) % _ALIGN)
     chunks: list[bytes | memoryview] = [len(head).to_bytes(8, "little"), head]
-    chunks.extend(memoryview(arrays[k].reshape(-1)).cast("B") for k in order if arrays[k].nbytes)
+    for k in order:
+        a = arrays[k]
+        if isinstance(a, Rows):
+            chunks.extend(a.chunks())
+        elif a.nbytes:
+            chunks.append(memoryview(a.reshape(-1)).cast("B"))
     return chunks
 
 
