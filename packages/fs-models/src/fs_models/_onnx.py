@@ -9,12 +9,13 @@ facefusion's ``deep_swapper`` reads the same names):
   ``out_celeb_face:0`` (the swapped face, N x H x W x 3 BGR) and ``out_celeb_face_mask:0`` (its mask,
   N x H x W x 1); readers take them by position.
 
-DFL writes opset 12 through tf2onnx; we default to 13 (any onnxruntime from 1.8 on runs it).
+DFL writes opset 12 through tf2onnx; we default to 13 (onnxruntime >= 1.8 runs it), 14 for the attention CGAN.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -22,6 +23,7 @@ from torch import nn
 
 from fs_models._base import FaceSwapModel
 from fs_models._cgan import CGANGenerator
+from fs_models._config import Conditioning
 from fs_models.errors import ModelError
 
 __all__ = ["DFM_INPUT", "DFM_OUTPUTS", "export_onnx"]
@@ -56,7 +58,7 @@ def export_onnx(
     model: FaceSwapModel,
     path: str | os.PathLike[str],
     *,
-    opset: int = 13,
+    opset: int | None = None,
     target_identity: int = 0,
     source_identity: int = 1,
 ) -> Path:
@@ -65,7 +67,8 @@ def export_onnx(
     Args:
         model: an autoencoder (df, liae, quick96, h64, h128, original) or a label-conditioned CGAN generator.
         path: output file; name it ``*.dfm`` for DeepFaceLive (the content is plain ONNX). Written atomically.
-        opset: ONNX opset (>= 11 for DepthToSpace in CRD mode, as torch's pixel shuffle needs).
+        opset: ONNX opset; default 13, or 14 for the attention CGAN (scaled dot-product attention needs 14).
+            At least 11 (DepthToSpace in CRD mode, as torch's pixel shuffle needs).
         target_identity, source_identity: CGAN only: the label rendered, and the label of the input faces.
     Returns:
         the path written.
@@ -74,6 +77,9 @@ def export_onnx(
         raise ModelError(f"export_onnx: {type(model).__name__} does not swap faces; export an autoencoder or CGAN")
     if isinstance(model, CGANGenerator) and model.config.external_embedding_dims > 0:
         raise ModelError("export_onnx: a CGAN conditioned on external embeddings has no fixed identity to export")
+    if opset is None:
+        attention = isinstance(model, CGANGenerator) and model.config.conditioning is Conditioning.ATTENTION
+        opset = 14 if attention else 13
     if opset < 11:
         raise ModelError(f"export_onnx: opset {opset} < 11 has no CRD DepthToSpace for pixel shuffle")
     r = model.resolution
@@ -86,16 +92,19 @@ def export_onnx(
     was_training = model.training
     model.eval()
     try:
-        torch.onnx.export(
-            wrapper,
-            (example.to(device),),
-            str(tmp),
-            input_names=[DFM_INPUT],
-            output_names=list(DFM_OUTPUTS),
-            dynamic_axes={name: {0: "N"} for name in (DFM_INPUT, *DFM_OUTPUTS)},
-            opset_version=opset,
-            dynamo=False,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # type: ignore[attr-defined]
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                wrapper,
+                (example.to(device),),
+                str(tmp),
+                input_names=[DFM_INPUT],
+                output_names=list(DFM_OUTPUTS),
+                dynamic_axes={name: {0: "N"} for name in (DFM_INPUT, *DFM_OUTPUTS)},
+                opset_version=opset,
+                dynamo=False,
+            )
         os.replace(tmp, path)
     except ImportError as exc:
         raise ModelError(f'export_onnx needs the onnx package: pip install "fs-models[onnx]" ({exc})') from exc
