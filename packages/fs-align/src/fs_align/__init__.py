@@ -28,6 +28,8 @@ from fs_align.errors import AssetError, FsError, ShapeError
 from fs_align.io import read_ljson, read_pts
 from fs_align.landmarker import (
     MIN_BOX_SIZE,
+    REFINE_MISMATCH,
+    REFINE_PASSES,
     ErtLandmarker,
     Landmarker,
     box_from_landmarks,
@@ -51,6 +53,8 @@ __all__ = [
     "MEAN_FACE_3D",
     "MIN_BOX_SIZE",
     "POSE_INDICES_68",
+    "REFINE_MISMATCH",
+    "REFINE_PASSES",
     "Alignment",
     "AssetError",
     "Border",
