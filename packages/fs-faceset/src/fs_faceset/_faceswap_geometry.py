@@ -58,4 +58,5 @@ def head_matrix(landmarks: npt.NDArray[np.float32], size: int) -> npt.NDArray[np
     pad = round(size * _HEAD_RATIO / 2)
     mat *= size - 2 * pad
     mat[:, 2] += pad
-    return mat.astype(np.float32)
+    out: npt.NDArray[np.float32] = mat.astype(np.float32)
+    return out

@@ -68,7 +68,7 @@ def pack_faces(faces: Sequence[Face], ids: Sequence[str], codec: ImageCodec) -> 
     t["landmarks"] = np.stack([f.landmarks for f in faces]).astype(np.float32)
     t["source_landmarks"] = np.stack([f.source_landmarks for f in faces]).astype(np.float32)
     t["image_to_face"] = np.stack([f.image_to_face for f in faces]).astype(np.float32)
-    t["source_rect"] = np.stack([f.source_rect for f in faces]).astype(np.float32)  # type: ignore[arg-type]
+    t["source_rect"] = np.array([np.asarray(f.source_rect) for f in faces], dtype=np.float32)
     t["frame_index"] = np.array([f.frame_index for f in faces], dtype=np.int64)
     t["score"] = np.array([f.score for f in faces], dtype=np.float32)
     nan3 = (np.nan, np.nan, np.nan)

@@ -206,14 +206,14 @@ class _Reader:
                 except ValueError:
                     raise self.fail("bad FLOAT") from None
             elif op in (b"X", b"\x8c", b"\x8d"):
-                n = {b"X": "<I", b"\x8c": "<B", b"\x8d": "<Q"}[op]
+                fmt = {b"X": "<I", b"\x8c": "<B", b"\x8d": "<Q"}[op]
                 try:
-                    st.append(self.take(self.u(n)).decode("utf-8", "surrogatepass"))
+                    st.append(self.take(self.u(fmt)).decode("utf-8", "surrogatepass"))
                 except UnicodeDecodeError:
                     raise self.fail("invalid UTF-8 string") from None
             elif op in (b"B", b"C", b"\x8e", b"\x96"):
-                n = {b"B": "<I", b"C": "<B", b"\x8e": "<Q", b"\x96": "<Q"}[op]
-                st.append(self.take(self.u(n)))
+                fmt = {b"B": "<I", b"C": "<B", b"\x8e": "<Q", b"\x96": "<Q"}[op]
+                st.append(self.take(self.u(fmt)))
             elif op == b"V":
                 st.append(self.line().decode("raw_unicode_escape"))
             elif op in (b"T", b"U"):
@@ -232,9 +232,9 @@ class _Reader:
                 n = op[0] - 0x84
                 if len(st) < n:
                     raise self.fail("stack underflow")
-                items = tuple(st[-n:])
+                packed = tuple(st[-n:])
                 del st[-n:]
-                st.append(items)
+                st.append(packed)
             elif op == b"l":
                 st.append(self.pop_mark())
             elif op == b"d":

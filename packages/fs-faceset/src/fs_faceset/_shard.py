@@ -142,7 +142,7 @@ class Rows:
         self.nbytes = self.dtype.itemsize * math.prod(self.shape)
 
     def chunks(self) -> list[memoryview]:
-        return [memoryview(r.reshape(-1)).cast("B") for r in self.rows if r.nbytes]
+        return [memoryview(r.reshape(-1)).cast("B") for r in self.rows if r.nbytes]  # type: ignore[arg-type]
 
 
 def shard_bytes(
@@ -169,7 +169,7 @@ def shard_bytes(
         if isinstance(a, Rows):
             chunks.extend(a.chunks())
         elif a.nbytes:
-            chunks.append(memoryview(a.reshape(-1)).cast("B"))
+            chunks.append(memoryview(a.reshape(-1)).cast("B"))  # type: ignore[arg-type]
     return chunks
 
 

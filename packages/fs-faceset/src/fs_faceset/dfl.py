@@ -42,7 +42,8 @@ def _segments(data: bytes, what: str) -> list[tuple[int, int, int]]:
     """``(marker, payload_start, payload_end)`` of every header segment before the scan data."""
     if data[:2] != b"\xff\xd8":
         raise FacesetFormatError(f"{what}: not a JPEG file (no SOI marker)")
-    out, pos, n = [], 2, len(data)
+    out: list[tuple[int, int, int]] = []
+    pos, n = 2, len(data)
     while pos < n:
         if data[pos] != 0xFF:
             raise FacesetFormatError(f"{what}: corrupt JPEG header at byte {pos}")
@@ -125,7 +126,7 @@ def read_dfl_jpg(path: str | Path) -> Face:
     else:  # old DFL files: fit the similarity that maps frame landmarks onto face landmarks
         mat = np.asarray(umeyama(src, lm, estimate_scale=True), np.float32)[:2]
     rect = meta.get("source_rect")
-    inc, exc = _polys(meta["seg_ie_polys"], what) if meta.get("seg_ie_polys") is not None else ([], [])
+    inc, excl = _polys(meta["seg_ie_polys"], what) if meta.get("seg_ie_polys") is not None else ([], [])
     mask = None
     if isinstance(meta.get("xseg_mask"), (np.ndarray, bytes)):
         dec = cv2.imdecode(np.frombuffer(bytes(meta["xseg_mask"]), np.uint8), cv2.IMREAD_GRAYSCALE)
@@ -136,7 +137,7 @@ def read_dfl_jpg(path: str | Path) -> Face:
     stem = Path(source).stem
     try:
         return Face(
-            image=img,
+            image=np.asarray(img, np.uint8),
             face_type=ft,
             landmarks=lm,
             source_landmarks=src,
@@ -144,9 +145,9 @@ def read_dfl_jpg(path: str | Path) -> Face:
             source_rect=None if rect is None else _arr(rect, (4,), "source_rect", what),
             source_path=source,
             frame_index=int(stem) if stem.isdigit() and len(stem) < 12 else 0,
-            mask=mask,
+            mask=None if mask is None else np.asarray(mask, np.uint8),
             xseg_include=tuple(inc),
-            xseg_exclude=tuple(exc),
+            xseg_exclude=tuple(excl),
             tags=("dfl",),
         )
     except ValueError as exc_:

@@ -229,7 +229,8 @@ class Faceset:
             if not -n <= key < n:
                 raise IndexError(f"face index {key} out of range for a faceset of {n}")
             g = int(self._rows[key])
-            return self._store.shards[self._store.shard_of[g]].face(int(self._store.local[g]))
+            shard: ShardData = self._store.shards[int(self._store.shard_of[g])]
+            return shard.face(int(self._store.local[g]))
         if isinstance(key, slice):
             return Faceset(self._store, self._rows[key])
         return Faceset(self._store, self._rows[self._positions(key)])

@@ -158,7 +158,7 @@ def _face(png: Path, frame: str, entry: dict[str, Any], mask_type: str | None) -
     digits = re.search(r"(\d+)$", Path(frame).stem)
     try:
         return Face(
-            image=img,
+            image=np.asarray(img, np.uint8),
             face_type=FaceType.HEAD,
             landmarks=lms @ mat[:, :2].T + mat[:, 2],
             source_landmarks=lms,
@@ -166,7 +166,7 @@ def _face(png: Path, frame: str, entry: dict[str, Any], mask_type: str | None) -
             source_rect=np.array([box[0], box[1], box[0] + box[2], box[1] + box[3]], np.float32),
             source_path=frame,
             frame_index=int(digits.group(1)) if digits and len(digits.group(1)) < 12 else 0,
-            mask=mask,
+            mask=None if mask is None else np.asarray(mask, np.uint8),
             embedding=emb if emb is not None and emb.ndim == 1 and emb.size else None,
             tags=("faceswap",),
         )
