@@ -66,7 +66,7 @@ def test_round_trip_restores_colour(name: str, request, artefacts) -> None:
         assert np.array_equal(out[far], rf.frame[far])
     h = max(t.shape[0] for t in tiles)
     tiles = [cv2.copyMakeBorder(t, 0, h - t.shape[0], 0, 0, cv2.BORDER_CONSTANT) for t in tiles]
-    sheet = np.vstack([np.hstack(tiles[:4]), np.hstack(tiles[4:] + [np.zeros_like(tiles[0])])])
+    sheet = np.vstack([np.hstack(tiles[:4]), np.hstack([*tiles[4:], np.zeros_like(tiles[0])])])
     write_image(artefacts / f"merge_round_trip_{name}.png", sheet, label_visible=False)
 
 
@@ -134,7 +134,7 @@ def test_bad_input(breakingbad) -> None:
     rf = breakingbad
     with pytest.raises(MergeError, match="empty"):
         merge_face(rf.frame, rf.face, np.zeros_like(rf.mask), rf.matrix)
-    with pytest.raises(ShapeError, match="frame.*grey"):
+    with pytest.raises(ShapeError, match=r"frame.*grey"):
         merge_face(cv2.cvtColor(rf.frame, cv2.COLOR_BGR2GRAY), rf.face, rf.mask, rf.matrix)
     with pytest.raises(ShapeError, match="face_mask"):
         merge_face(rf.frame, rf.face, rf.mask[:128], rf.matrix)

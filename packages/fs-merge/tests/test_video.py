@@ -129,7 +129,7 @@ def test_bad_video_input(tmp_path, monkeypatch) -> None:
         FrameReader(tmp_path / "missing.mp4")
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"this is not a video" * 100)
-    with pytest.raises(MergeError, match="junk.mp4: not a readable video"):
+    with pytest.raises(MergeError, match=r"junk\.mp4: not a readable video"):
         FrameReader(junk)
     (tmp_path / "empty").mkdir()
     with pytest.raises(MergeError, match="no images"):

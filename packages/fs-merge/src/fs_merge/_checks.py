@@ -30,7 +30,7 @@ def check_color_image(image: Any, name: str) -> npt.NDArray[Any]:
 def as_float_image(image: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
     """``uint8`` [0, 255] or ``float32`` [0, 1] image as ``float32`` [0, 1] (a copy for uint8)."""
     if image.dtype == np.uint8:
-        return image.astype(np.float32) * np.float32(1.0 / 255.0)
+        return np.asarray(image.astype(np.float32) * np.float32(1.0 / 255.0), dtype=np.float32)
     return image.astype(np.float32, copy=False)
 
 
@@ -56,7 +56,7 @@ def check_mask(mask: Any, name: str, shape: tuple[int, int] | None = None) -> np
             f"got {arr.shape[1]}x{arr.shape[0]}"
         )
     if arr.dtype == np.uint8:
-        return arr.astype(np.float32) * np.float32(1.0 / 255.0)
+        return np.asarray(arr.astype(np.float32) * np.float32(1.0 / 255.0), dtype=np.float32)
     if arr.dtype == np.bool_:
         return arr.astype(np.float32)
     out = arr.astype(np.float32)

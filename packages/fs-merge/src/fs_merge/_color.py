@@ -236,7 +236,7 @@ def color_transfer(
     src = check_color_image(source, "source")
     tgt = check_color_image(target, "target")
     if kind is ColorTransfer.NONE:
-        return src.copy()
+        return np.array(src)
     if kind.masked and mask is None:
         raise ValueError(f"method {kind.value!r} takes statistics inside a mask: pass mask=")
     if iterations < 1:

@@ -58,7 +58,7 @@ def draw_label(image: npt.NDArray[np.uint8], text: str = _MARK) -> npt.NDArray[n
         thick,
         cv2.LINE_AA,
     )
-    return out
+    return np.asarray(out, dtype=np.uint8)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -42,7 +42,7 @@ def erode_mask(mask: npt.NDArray[Any], px: int) -> F32:
     """
     m = check_mask(mask, "mask")
     if px == 0:
-        return m.copy()
+        return np.array(m, dtype=np.float32)
     kernel = _disk(abs(int(px)))
     if px > 0:
         out = cv2.erode(m, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0.0)
@@ -66,7 +66,7 @@ def feather_mask(mask: npt.NDArray[Any], px: int, kind: Feather | str = Feather.
     if px < 0:
         raise ValueError(f"px: feather radius must be >= 0, got {px}")
     if px == 0:
-        return m.copy()
+        return np.array(m, dtype=np.float32)
     k = 2 * int(px) + 1
     if Feather(kind) is Feather.GAUSSIAN:
         out = cv2.GaussianBlur(m, (k, k), sigmaX=px / 2.0, borderType=cv2.BORDER_REPLICATE)

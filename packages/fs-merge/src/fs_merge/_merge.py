@@ -38,7 +38,7 @@ def motion_from_landmarks(previous: npt.ArrayLike, current: npt.ArrayLike) -> tu
 
 
 def _filter_face(face: U8, cfg: MergeConfig) -> U8:
-    out = face
+    out: npt.NDArray[Any] = face
     if cfg.sharpen is not SharpenMode.NONE and cfg.sharpen_amount != 0:
         k = 2 * cfg.sharpen_radius + 1
         if cfg.sharpen is SharpenMode.GAUSSIAN:
@@ -66,7 +66,7 @@ def _motion_kernel(motion: tuple[float, float], power: int) -> F32 | None:
     ux, uy = motion[0] / math.hypot(*motion), motion[1] / math.hypot(*motion)
     for t in np.linspace(-length / 2.0, length / 2.0, 2 * size + 1):
         kernel[round(c + t * uy), round(c + t * ux)] = 1.0
-    return kernel / kernel.sum()
+    return np.asarray(kernel / kernel.sum(), dtype=np.float32)
 
 
 def _paste_box(mask_face: F32, matrix: npt.NDArray[np.float64], frame_hw: tuple[int, int], pad: int) -> Any:
@@ -107,7 +107,7 @@ def _shift(matrix: npt.NDArray[np.float64], x0: int, y0: int) -> npt.NDArray[np.
     """``image_to_face`` for a frame crop whose top-left is (x0, y0) in the frame."""
     out = matrix.copy()
     out[:, 2] += matrix[:, :2] @ np.array([x0, y0], dtype=np.float64)
-    return out
+    return np.asarray(out, dtype=np.float64)
 
 
 def _seamless_roi(face_roi: U8, frame: U8, seam: U8, origin: tuple[int, int], mixed: bool) -> U8:
@@ -119,7 +119,7 @@ def _seamless_roi(face_roi: U8, frame: U8, seam: U8, origin: tuple[int, int], mi
     ix0, iy0 = max(rx, x0), max(ry, y0)
     ix1, iy1 = min(rx + rw, x0 + w), min(ry + rh, y0 + h)
     out[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = patch[iy0 - ry : iy1 - ry, ix0 - rx : ix1 - rx]
-    return out
+    return np.asarray(out, dtype=np.uint8)
 
 
 def merge_face(
@@ -216,7 +216,7 @@ def merge_face(
         square = np.asarray(unwarp_face(np.ones((size, size), np.float32), shifted, roi_shape), np.float32)
         m3 = np.clip(square, 0.0, 1.0)[:, :, None]
         out[y0:y1, x0:x1] = np.rint(frame_roi * (1.0 - m3) + face_roi * m3).astype(np.uint8)
-        return out
+        return np.asarray(out, dtype=np.uint8)
     # One warp for the mask and the face area (the face square shrunk so a feathered edge stays inside it).
     scale = math.sqrt(abs(float(np.linalg.det(mat[:, :2]))))  # face pixels per frame pixel
     margin = min(size // 2 - 1, math.ceil((cfg.feather_px + 2) * scale)) if cfg.clip_to_face else 0
@@ -254,4 +254,4 @@ def merge_face(
             blurred = cv2.filter2D(comp.astype(np.float32), -1, kernel, borderType=cv2.BORDER_REPLICATE)
             comp = comp * (1.0 - m3) + blurred * m3
     out[y0:y1, x0:x1] = np.clip(np.rint(comp), 0, 255).astype(np.uint8)
-    return out
+    return np.asarray(out, dtype=np.uint8)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -275,7 +276,7 @@ class VideoWriter:
         if self._fmt in ("mp4", "mov"):
             cmd += ["-movflags", "+faststart+use_metadata_tags"]
         cmd += ["-f", self._fmt, str(self._tmp)]
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the ffmpeg process; closed in _cleanup
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log)
         self.size = (width, height)
 
@@ -319,10 +320,8 @@ class VideoWriter:
             raise MergeError(f"{self.path}: no frames were written")
         self._closed = True
         assert self._proc.stdin is not None and self._tmp is not None
-        try:
+        with contextlib.suppress(OSError):  # ffmpeg may already have exited; its exit code tells
             self._proc.stdin.close()
-        except OSError:
-            pass
         code = self._proc.wait()
         if code != 0:
             message = self._stderr()
