@@ -12,9 +12,9 @@ import time
 import cv2
 import numpy as np
 import pytest
+
 from fs_align import alignment_matrix, read_ljson, read_pts, transform_points, warp_face
 from fs_align.testing import asset_or_skip
-
 from fs_merge import MergeConfig, merge_face, poisson_blend
 
 
