@@ -57,8 +57,6 @@ def check_mask(mask: Any, name: str, shape: tuple[int, int] | None = None) -> np
         )
     if arr.dtype == np.uint8:
         return np.asarray(arr.astype(np.float32) * np.float32(1.0 / 255.0), dtype=np.float32)
-    if arr.dtype == np.bool_:
-        return arr.astype(np.float32)
     out = arr.astype(np.float32)
     lo, hi = float(out.min()), float(out.max())
     if lo < 0.0 or hi > 1.0:

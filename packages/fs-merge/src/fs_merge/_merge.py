@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from fs_align import ShapeError, transform_points, unwarp_face, warp_face
+from fs_align import Interpolation, ShapeError, transform_points, unwarp_face, warp_face
 from fs_merge._checks import check_color_image, check_mask, check_matrix
 from fs_merge._color import ColorTransfer, color_transfer, hist_match
 from fs_merge._config import MergeConfig, MergeMode, SharpenMode
@@ -222,7 +222,8 @@ def merge_face(
     margin = min(size // 2 - 1, math.ceil((cfg.feather_px + 2) * scale)) if cfg.clip_to_face else 0
     area = np.zeros((size, size), np.float32)
     area[margin : size - margin, margin : size - margin] = 1.0
-    both = np.asarray(unwarp_face(np.dstack([fmask, area]), shifted, roi_shape), np.float32)
+    both = unwarp_face(np.dstack([fmask, area]), shifted, roi_shape, interpolation=Interpolation.LINEAR)
+    both = np.asarray(both, np.float32)
     m = np.clip(both[:, :, 0], 0.0, 1.0)
     m = erode_mask(m, cfg.erode_px)
     if cfg.clip_to_face:
