@@ -68,7 +68,7 @@ def test_poisson_blend_1080p(benchmark, data, size: int) -> None:
 
     ours(), opencv()
     cv_ms, ours_ms = [], []
-    for _ in range(15):  # alternate single calls so both sides see the same machine load
+    for _ in range(25):  # alternate single calls so both sides see the same machine load
         cv_ms.append(_ms(opencv))
         ours_ms.append(_ms(ours))
     result = benchmark.pedantic(ours, rounds=10, iterations=1, warmup_rounds=1)
@@ -76,6 +76,7 @@ def test_poisson_blend_1080p(benchmark, data, size: int) -> None:
     benchmark.extra_info["seamlessClone_ms"] = round(statistics.median(cv_ms), 2)
     benchmark.extra_info["poisson_blend_ms"] = round(statistics.median(ours_ms), 2)
     benchmark.extra_info["speedup_vs_seamlessClone"] = round(statistics.median(cv_ms) / statistics.median(ours_ms), 2)
+    benchmark.extra_info["speedup_of_fastest_calls"] = round(min(cv_ms) / min(ours_ms), 2)
 
 
 @pytest.mark.parametrize("size", [256, 400, 512])
