@@ -1,6 +1,16 @@
-"""fs-mask: landmark masks, polygon labels and the XSeg segmenter for the fs face-swap toolkit."""
+"""fs-mask: landmark masks, polygon labels and the XSeg segmenter for the fs face-swap toolkit.
 
+- landmark masks (hull, components, extended, eye/mouth regions): :func:`landmark_mask`;
+- polygon labels (DFL include/exclude semantics), LabelMe JSON in and out: :class:`PolygonLabels`;
+- the XSeg net (:class:`XSegNet`, registry :func:`create_segmenter`), :func:`train_xseg`, :func:`apply_xseg`;
+- mixing masks per face with fallback, and combining them: :func:`face_mask`, :func:`combine_masks`.
+"""
+
+from fs_mask.apply import apply_xseg, predict_masks
+from fs_mask.augment import AugmentConfig, augment_sample
+from fs_mask.checkpoint import CheckpointError, XSegCheckpoint, load_checkpoint, load_xseg, save_checkpoint
 from fs_mask.errors import MaskError
+from fs_mask.labelme import DEFAULT_LABEL_MAP, read_labelme, to_labelme, write_labelme
 from fs_mask.landmark_masks import (
     MaskKind,
     eyes_mask,
@@ -9,16 +19,60 @@ from fs_mask.landmark_masks import (
     mouth_mask,
     raise_eyebrows,
 )
+from fs_mask.metrics import iou
+from fs_mask.mix import CombineMode, MaskSource, combine_masks, confident_or, face_mask, mask_confidence
+from fs_mask.polygons import Polygon, PolygonError, PolygonKind, PolygonLabels, labels_from_face, rasterise_face_labels
+from fs_mask.preview import preview_grid, write_preview
+from fs_mask.train import Bootstrap, XSegTrainConfig, XSegTrainResult, default_device, train_xseg
+from fs_mask.xseg_net import XSegConfig, XSegNet, available_segmenters, create_segmenter, register_segmenter
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_LABEL_MAP",
+    "AugmentConfig",
+    "Bootstrap",
+    "CheckpointError",
+    "CombineMode",
     "MaskError",
     "MaskKind",
+    "MaskSource",
+    "Polygon",
+    "PolygonError",
+    "PolygonKind",
+    "PolygonLabels",
+    "XSegCheckpoint",
+    "XSegConfig",
+    "XSegNet",
+    "XSegTrainConfig",
+    "XSegTrainResult",
     "__version__",
+    "apply_xseg",
+    "augment_sample",
+    "available_segmenters",
+    "combine_masks",
+    "confident_or",
+    "create_segmenter",
+    "default_device",
     "eyes_mask",
     "eyes_mouth_mask",
+    "face_mask",
+    "iou",
+    "labels_from_face",
     "landmark_mask",
+    "load_checkpoint",
+    "load_xseg",
+    "mask_confidence",
     "mouth_mask",
+    "predict_masks",
+    "preview_grid",
     "raise_eyebrows",
+    "rasterise_face_labels",
+    "read_labelme",
+    "register_segmenter",
+    "save_checkpoint",
+    "to_labelme",
+    "train_xseg",
+    "write_labelme",
+    "write_preview",
 ]

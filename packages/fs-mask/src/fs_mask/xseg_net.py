@@ -1,0 +1,249 @@
+"""The XSeg segmentation network in torch (DeepFaceLab's XSeg shape, written afresh) and its registry.
+
+Shape (for ``resolution`` R, ``base_channels`` C, ``levels`` L; DFL: R=256, C=32, L=6):
+
+- encoder: per level, 2-3 conv blocks (3x3 conv -> Filter Response Normalisation -> TLU, a learned threshold
+  ``max(x, tau)``), then a 4-tap binomial **blur-pool** with stride 2 (anti-aliased downsampling). Channels
+  C, 2C, 4C, 8C, 8C, 8C, ...;
+- bottleneck: flatten the ``R/2^L`` square, a dense layer to ``bottleneck`` features and back (global context:
+  "is there a hand across the face");
+- decoder: per level, a stride-2 transposed conv block, concatenation with the encoder's skip, conv blocks;
+- a 3x3 conv to **one logit** per pixel (``sigmoid`` gives the face probability).
+
+Input: ``N x 3 x R x R`` float32 BGR in [0, 1]. Output: ``N x 1 x R x R`` logits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fs_mask.errors import MaskError
+
+__all__ = ["XSegConfig", "XSegNet", "available_segmenters", "create_segmenter", "register_segmenter"]
+
+
+@dataclass(frozen=True)
+class XSegConfig:
+    """Size of an XSeg network.
+
+    Attributes:
+        resolution: input side in pixels; a multiple of ``2**levels``.
+        base_channels: width of the first level (DFL: 32); deeper levels use 2x, 4x, then 8x.
+        levels: number of blur-pool downsamplings (DFL: 6).
+        bottleneck: width of the dense bottleneck (DFL: 512).
+    """
+
+    resolution: int = 256
+    base_channels: int = 32
+    levels: int = 6
+    bottleneck: int = 512
+
+    def __post_init__(self) -> None:
+        for name in ("resolution", "base_channels", "levels", "bottleneck"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise MaskError(f"XSegConfig.{name}: expected a positive int, got {v!r}")
+        step = 2**self.levels
+        if self.resolution % step:
+            raise MaskError(
+                f"XSegConfig.resolution: {self.resolution} is not a multiple of 2**levels = {step} "
+                f"(levels={self.levels})"
+            )
+
+    def to_dict(self) -> dict[str, int]:
+        """Plain dict (JSON/TOML-safe)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> XSegConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`MaskError`."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        extra = set(data) - known
+        if extra:
+            raise MaskError(f"XSegConfig: unknown keys {sorted(extra)}")
+        return cls(**{k: int(v) for k, v in data.items()})
+
+
+class FRN(nn.Module):
+    """Filter Response Normalisation: ``x / sqrt(mean_hw(x^2) + eps)``, then a per-channel affine."""
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(1, channels, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nu2 = x.pow(2).mean(dim=(2, 3), keepdim=True)
+        return self.weight * x * torch.rsqrt(nu2 + self.eps) + self.bias
+
+
+class TLU(nn.Module):
+    """Thresholded linear unit: ``max(x, tau)`` with a learned per-channel ``tau``."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.tau = nn.Parameter(torch.zeros(1, channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.maximum(x, self.tau)
+
+
+class BlurPool(nn.Module):
+    """Anti-aliased stride-2 downsampling: reflect-pad, depthwise 4x4 binomial ([1, 3, 3, 1] outer) filter."""
+
+    kernel: torch.Tensor
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        a = torch.tensor([1.0, 3.0, 3.0, 1.0])
+        k = a[:, None] * a[None, :]
+        k = k / k.sum()
+        self.register_buffer("kernel", k[None, None].repeat(channels, 1, 1, 1), persistent=False)
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x, (1, 2, 1, 2), mode="reflect" if min(x.shape[-2:]) > 2 else "replicate")
+        return F.conv2d(x, self.kernel, stride=2, groups=self.channels)
+
+
+class ConvBlock(nn.Module):
+    """3x3 conv -> FRN -> TLU."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1)
+        self.norm = FRN(cout)
+        self.act = TLU(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(self.conv(x)))
+
+
+class UpBlock(nn.Module):
+    """Stride-2 transposed 3x3 conv (doubles the side) -> FRN -> TLU."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv = nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1)
+        self.norm = FRN(cout)
+        self.act = TLU(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm(self.conv(x)))
+
+
+def _level_channels(base: int, levels: int) -> list[int]:
+    return [base * min(2**i, 8) for i in range(levels)]
+
+
+class XSegNet(nn.Module):
+    """XSeg-shaped U-Net with a dense bottleneck; ``forward`` returns ``N x 1 x R x R`` logits."""
+
+    def __init__(self, config: XSegConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or XSegConfig()
+        cfg = self.config
+        chans = _level_channels(cfg.base_channels, cfg.levels)
+        self.enc = nn.ModuleList()
+        self.pools = nn.ModuleList()
+        cin = 3
+        for i, c in enumerate(chans):
+            n = 2 if i < 2 else 3
+            blocks = [ConvBlock(cin, c)] + [ConvBlock(c, c) for _ in range(n - 1)]
+            self.enc.append(nn.Sequential(*blocks))
+            self.pools.append(BlurPool(c))
+            cin = c
+        self.side = cfg.resolution // 2**cfg.levels
+        flat = chans[-1] * self.side * self.side
+        self.dense1 = nn.Linear(flat, cfg.bottleneck)
+        self.dense2 = nn.Linear(cfg.bottleneck, flat)
+        self.ups = nn.ModuleList()
+        self.dec = nn.ModuleList()
+        prev = chans[-1]
+        for i in reversed(range(cfg.levels)):
+            c = chans[i]
+            up_c = max(c // 2, 4)
+            self.ups.append(UpBlock(prev, up_c))
+            n = 2 if i < 2 else 3
+            blocks = [ConvBlock(up_c + c, c)] + [ConvBlock(c, c) for _ in range(n - 1)]
+            self.dec.append(nn.Sequential(*blocks))
+            prev = c
+        self.out = nn.Conv2d(prev, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r = self.config.resolution
+        if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] != r or x.shape[3] != r:
+            raise MaskError(f"XSegNet input: expected N x 3 x {r} x {r} float BGR in [0, 1], got {tuple(x.shape)}")
+        skips = []
+        for block, pool in zip(self.enc, self.pools, strict=True):
+            x = block(x)
+            skips.append(x)
+            x = pool(x)
+        n = x.shape[0]
+        x = self.dense2(self.dense1(x.flatten(1))).view(n, -1, self.side, self.side)
+        for up, block, skip in zip(self.ups, self.dec, reversed(skips), strict=True):
+            x = block(torch.cat([up(x), skip], dim=1))
+        return self.out(x)
+
+
+_Factory = Callable[..., nn.Module]
+_REGISTRY: dict[str, tuple[_Factory, type]] = {}
+
+
+def register_segmenter(name: str, config_type: type) -> Callable[[_Factory], _Factory]:
+    """Decorator: register a segmenter factory ``f(config) -> nn.Module`` under ``name`` with its config type."""
+
+    def deco(fn: _Factory) -> _Factory:
+        if name in _REGISTRY:
+            raise MaskError(f"segmenter {name!r} is already registered")
+        _REGISTRY[name] = (fn, config_type)
+        return fn
+
+    return deco
+
+
+@register_segmenter("xseg", XSegConfig)
+def _make_xseg(config: XSegConfig) -> nn.Module:
+    return XSegNet(config)
+
+
+def available_segmenters() -> list[str]:
+    """Names accepted by :func:`create_segmenter`."""
+    return sorted(_REGISTRY)
+
+
+def create_segmenter(name: str = "xseg", config: Any = None, **options: Any) -> nn.Module:
+    """Create a segmenter by name, e.g. ``create_segmenter("xseg", resolution=128, base_channels=16)``.
+
+    Args:
+        name: a registered name (``"xseg"``).
+        config: a config object of the segmenter's type (or a dict of its fields); ``options`` override fields.
+
+    Raises:
+        MaskError: unknown name or bad options.
+    """
+    if name not in _REGISTRY:
+        raise MaskError(f"unknown segmenter {name!r}; available: {', '.join(available_segmenters())}")
+    factory, cfg_type = _REGISTRY[name]
+    if config is None:
+        fields: dict[str, Any] = {}
+    elif isinstance(config, dict):
+        fields = dict(config)
+    elif isinstance(config, cfg_type):
+        fields = dataclasses.asdict(config)
+    else:
+        raise MaskError(f"config: expected {cfg_type.__name__} or dict, got {type(config).__name__}")
+    fields.update(options)
+    try:
+        cfg = cfg_type(**fields)
+    except TypeError as exc:
+        raise MaskError(f"{name}: bad options {sorted(fields)}: {exc}") from exc
+    return factory(cfg)
