@@ -1,6 +1,7 @@
 """fs-cli: the `fs` command for the fs face-swap toolkit.
 
-Only the error type exists yet; the capability is tracked in the project's issue #10.
+A thin typer app over the fs packages: it parses options, builds the packages' config objects, shows progress
+and prints clear one-line errors. ``fs_cli.app.app`` is the typer app, ``fs_cli.app.main`` the console script.
 """
 
 from fs_cli.errors import CliError

@@ -1,0 +1,158 @@
+"""``fs extract``: faces of a video, an image or a folder into a faceset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fs_cli._analyse import Settings, TrackMode
+from fs_cli._extract import ExtractOptions, extract, extract_box
+from fs_cli._ui import ConfigOpt, JsonOpt, Ui
+from fs_cli.errors import CliError
+
+FACE_TYPES = "half, mid_full, full, whole_face, head (or DFL's h, mf, f, wf, head)"
+
+
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    """``"K/N"`` -> ``(K, N)`` with 1 <= K <= N."""
+    if value is None:
+        return None
+    try:
+        k, n = (int(v) for v in value.split("/"))
+    except ValueError:
+        raise CliError(f"--shard: expected K/N such as 2/4, got {value!r}") from None
+    if not 1 <= k <= n:
+        raise CliError(f"--shard: expected 1 <= K <= N, got {value!r}")
+    return k, n
+
+
+def parse_box(value: str) -> tuple[float, float, float, float]:
+    """``"x0,y0,x1,y1"`` -> four floats."""
+    try:
+        parts = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 4:
+        raise CliError(f"--box: expected x0,y0,x1,y1 (4 numbers), got {value!r}")
+    return parts  # type: ignore[return-value]
+
+
+def face_type_value(value: str) -> str:
+    from fs_align import FaceType
+
+    try:
+        return FaceType.parse(value).value
+    except ValueError:
+        raise CliError(f"--face-type: unknown face type {value!r}; known: {FACE_TYPES}") from None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("extract")
+    def extract_cmd(
+        ctx: typer.Context,
+        src: Annotated[Path, typer.Argument(help="A video, an image, a `fs video frames` folder, or a folder of images/videos.")],
+        out: Annotated[Path, typer.Option("-o", "--out", help="Output faceset folder (one per person with --track person).")],
+        detector: Annotated[str, typer.Option(help="Face detector: yunet (CPU default) or mtcnn (torch, GPU).")] = "yunet",
+        device: Annotated[str | None, typer.Option(help="Where mtcnn runs (cpu, cuda, cuda:1, mps).")] = None,
+        face_type: Annotated[str, typer.Option(help=f"Aligned crop: {FACE_TYPES}.")] = "whole_face",
+        size: Annotated[int, typer.Option(min=16, max=2048, help="Aligned face size in pixels.")] = 256,
+        min_score: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Detector score threshold (default: the detector's).")] = None,
+        min_face: Annotated[int, typer.Option(min=1, help="Smallest face side in frame pixels.")] = 32,
+        detect_side: Annotated[int, typer.Option(min=64, help="Frames are downscaled to this longer side for detection.")] = 640,
+        refine: Annotated[bool, typer.Option(help="Second landmark pass in an aligned crop (fixes detector-box bias).")] = True,
+        every: Annotated[int, typer.Option(min=1, help="Look at every N-th frame only.")] = 1,
+        max_frames: Annotated[int | None, typer.Option(min=1, help="Stop after this many frames per source.")] = None,
+        track: Annotated[TrackMode, typer.Option(help="all faces; only the largest face; or one faceset per person.")] = TrackMode.ALL,
+        smooth: Annotated[bool, typer.Option(help="Smooth each tracked face's landmarks over time (videos).")] = True,
+        embed: Annotated[bool, typer.Option(help="Store SFace identity embeddings (for `fs faceset sort --by face`).")] = False,
+        jobs: Annotated[int, typer.Option(min=1, max=64, help="Worker processes for detection and landmarks.")] = 1,
+        shard: Annotated[str | None, typer.Option(help="Process only part K of N of each video, e.g. 2/4 (then `fs faceset merge`).")] = None,
+        codec: Annotated[str, typer.Option(help="Faceset image storage: raw (fastest), png or jpeg.")] = "raw",
+        append: Annotated[bool, typer.Option(help="Add to the faceset already in OUT.")] = False,
+        debug: Annotated[Path | None, typer.Option("--debug", help="Write annotated frames (boxes, landmarks, mask, crop) here.")] = None,
+        box: Annotated[str | None, typer.Option(help="Manual re-extract: face box x0,y0,x1,y1 in frame pixels (with --frame).")] = None,
+        frame: Annotated[int | None, typer.Option(min=0, help="Manual re-extract: the frame index of --box.")] = None,
+        config: ConfigOpt = None,
+        json_output: JsonOpt = False,
+    ) -> None:
+        """Detect faces, find 68 landmarks, align and write them to a faceset, with an alignments record per source.
+
+        The record (OUT/alignments/<source>.json) lets `fs merge` find each frame's faces again.
+
+        Examples:
+
+            fs extract dst.mp4 -o dst_faces
+
+            fs extract src.mp4 -o src_faces --every 5 --track largest --jobs 2
+
+            fs extract party.mp4 -o people --track person --embed
+
+            fs extract long.mp4 -o part2 --shard 2/4        # on machine 2 of 4
+
+            fs extract photos/ -o faces --face-type full --size 512 --debug debug_frames
+
+            fs extract dst.mp4 -o dst_faces --box 120,80,260,240 --frame 57   # add a missed face
+        """
+        ui = Ui(ctx, json_output=json_output)
+        if codec not in ("raw", "png", "jpeg"):
+            raise CliError(f"--codec: expected raw, png or jpeg, got {codec!r}")
+        try:
+            import fs_detect
+
+            det_name = fs_detect.DetectorName.parse(detector).value
+        except ValueError as exc:
+            raise CliError(f"--detector: {exc}") from None
+        settings = Settings(
+            detector=det_name,
+            device=device,
+            min_score=min_score,
+            min_face=min_face,
+            detect_side=detect_side,
+            refine=refine,
+            track=track,
+            embed=embed,
+        )
+        opts = ExtractOptions(
+            analysis=settings,
+            face_type=face_type_value(face_type),
+            size=size,
+            every=every,
+            shard=parse_shard(shard),
+            smooth=smooth,
+            jobs=jobs,
+            image_codec=codec,
+            append=append,
+            debug_dir=debug,
+            max_frames=max_frames,
+        )
+        if (box is None) != (frame is None):
+            raise CliError("--box and --frame go together (the box of a face in that frame)")
+        if box is not None and frame is not None:
+            if not src.exists():
+                raise CliError(f"{src}: no such file")
+            fid, rec = extract_box(src, out, frame, parse_box(box), opts)
+            ui.result({"id": fid, "faceset": str(out), "record": str(rec) if rec else None}, f"added face {fid} to {out}")
+            return
+        summary = extract(src, out, opts, ui.progress)
+        rows = [
+            [s.source, s.kind, s.frames_total, s.frames_processed, s.frames_with_faces, s.faces_written]
+            for s in summary.sources
+        ]
+        ui.table(f"extracted into {out}", ["source", "kind", "frames", "processed", "with faces", "faces"], rows)
+        if summary.skipped:
+            ui.table("skipped", ["file", "reason"], summary.skipped)
+        fps = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
+        ui.result(
+            {
+                "out": str(out),
+                "faces": summary.faces,
+                "frames": summary.frames,
+                "seconds": round(summary.seconds, 3),
+                "frames_per_second": round(fps, 2),
+                "sources": summary.sources,
+                "skipped": [{"file": f, "reason": r} for f, r in summary.skipped],
+            },
+            f"{summary.faces} faces from {summary.frames} frames in {summary.seconds:.1f} s ({fps:.1f} frames/s)",
+        )
