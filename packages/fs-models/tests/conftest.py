@@ -71,8 +71,8 @@ def face_sets() -> tuple[torch.Tensor, torch.Tensor]:
     """
     import cv2
 
-    from fs_align.testing import artifact_dir, asset_or_skip
-
+    testing = pytest.importorskip("fs_align.testing", reason="the real face sets come through fs-align's asset cache")
+    artifact_dir, asset_or_skip = testing.artifact_dir, testing.asset_or_skip
     a = _video_crops(str(asset_or_skip("video-franck")), (198, 148), 176, 24, 32)
     b = _video_crops(str(asset_or_skip("video-cap12")), (210, 172), 150, 24, 32)
     sheet = np.concatenate([np.concatenate(list(a[:12]), 1), np.concatenate(list(b[:12]), 1)], 0)

@@ -102,8 +102,7 @@ def _write_preview(a: torch.Tensor, b: torch.Tensor, rec_b: torch.Tensor, swap_b
     import cv2
     import numpy as np
 
-    from fs_align.testing import artifact_dir
-
+    artifact_dir = pytest.importorskip("fs_align.testing").artifact_dir
     rows = [torch.cat(list(t), 2) for t in (a, b, rec_b, swap_b)]
     sheet = (torch.cat(rows, 1).permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
     cv2.imwrite(str(artifact_dir("fs-models") / "cgan_preview.png"), cv2.resize(sheet, None, fx=3, fy=3))
