@@ -1,7 +1,423 @@
-"""``fs faceset ...``."""
+"""``fs faceset info|view|thumbs|sync|sort|import-dfl|import-faceswap|export-dfl|merge``."""
 
 from __future__ import annotations
 
+import contextlib
+import enum
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
 import typer
 
+from fs_cli._ui import ConfigOpt, JsonOpt, Ui
+from fs_cli.errors import CliError
+
 app = typer.Typer(help="Inspect, curate, sort, convert and merge facesets.", no_args_is_help=True)
+
+FacesetArg = Annotated[Path, typer.Argument(help="A faceset folder (written by `fs extract`).")]
+
+
+def open_faceset(path: Path) -> Any:
+    """Open a faceset, with a clear error when the folder is not one."""
+    from fs_faceset import Faceset
+
+    if not path.exists():
+        raise CliError(f"{path}: no such faceset folder")
+    if not (path / "index.json").is_file():
+        people = sorted(p.name for p in path.glob("person-*") if (p / "index.json").is_file())
+        hint = f" (it holds per-person facesets: {', '.join(people)})" if people else ""
+        raise CliError(f"{path}: not a faceset (no index.json){hint}")
+    fs = Faceset.open(path)
+    return fs
+
+
+class SortKey(str, enum.Enum):
+    BLUR = "blur"
+    MOTION_BLUR = "motion-blur"
+    BRIGHTNESS = "brightness"
+    HUE = "hue"
+    BLACK_BORDER = "black-border"
+    HIST = "hist"
+    HIST_DISSIM = "hist-dissim"
+    HIST_BLUR = "hist-blur"
+    YAW = "yaw"
+    PITCH = "pitch"
+    FACE_SIZE = "face-size"
+    FACE = "face"
+    FINAL = "final"
+
+
+def embeddings_of(fs: Any, ui: Ui | None = None) -> npt.NDArray[np.float32]:
+    """The faces' identity embeddings: stored ones, else SFace on each aligned face (via its five points)."""
+    import fs_align
+    import fs_detect
+
+    if len(fs) == 0:
+        return np.zeros((0, 128), np.float32)
+    first = fs[0].embedding
+    if first is not None and all(f.embedding is not None for f in fs):
+        return np.stack([np.asarray(f.embedding, np.float32) for f in fs])
+    embedder = fs_detect.load_embedder("sface")
+    rows = []
+    bar = ui.progress("embed", len(fs)) if ui is not None else contextlib.nullcontext(lambda n: None)
+    with bar as advance:
+        for face in fs:
+            pts5 = fs_align.five_point_from_68(face.landmarks)
+            crop = fs_detect.align_five_point(np.asarray(face.image), pts5)
+            rows.append(embedder.embed(crop[None])[0])
+            advance(1)
+    return np.stack(rows).astype(np.float32)
+
+
+def sort_order(fs: Any, key: SortKey, target: int, ui: Ui | None = None) -> npt.NDArray[np.int64]:
+    """Positions of the faces in the order of ``key`` (fs_faceset.sort)."""
+    from fs_faceset import sort
+
+    simple = {
+        SortKey.BLUR: sort.by_blur,
+        SortKey.MOTION_BLUR: sort.by_motion_blur,
+        SortKey.BRIGHTNESS: sort.by_brightness,
+        SortKey.HUE: sort.by_hue,
+        SortKey.BLACK_BORDER: sort.by_black_border,
+        SortKey.HIST: sort.by_hist,
+        SortKey.HIST_DISSIM: sort.by_hist_dissim,
+        SortKey.HIST_BLUR: sort.by_hist_blur,
+        SortKey.YAW: sort.by_yaw,
+        SortKey.PITCH: sort.by_pitch,
+        SortKey.FACE_SIZE: sort.by_face_size,
+    }
+    if key in simple:
+        return np.asarray(simple[key](fs), np.int64)
+    if key is SortKey.FACE:
+        return np.asarray(sort.by_embedding(embeddings_of(fs, ui)), np.int64)
+    return np.asarray(sort.final(fs, target), np.int64)
+
+
+def copy_records(src: Path, dst: Path) -> None:
+    """Copy the alignments records of faceset ``src`` into faceset ``dst`` (merging records of one source)."""
+    from fs_cli._alignments import FOLDER, AlignmentsRecord
+
+    folder = src / FOLDER
+    if not folder.is_dir():
+        return
+    for p in folder.glob("*.json"):
+        target = dst / FOLDER / p.name
+        rec = AlignmentsRecord.load(p)
+        if target.is_file():
+            rec = AlignmentsRecord.load(target).merged_with(rec)
+        rec.save(target)
+
+
+def write_subset(fs: Any, order: npt.ArrayLike, out: Path, *, replace: bool) -> int:
+    """Write the faces at ``order`` (in that order) as a new faceset at ``out`` (or replacing ``fs``'s folder)."""
+    from fs_faceset import FacesetWriter
+
+    final = out
+    tmp = out.with_name(f".{out.name}.sorting") if replace else out
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    n = 0
+    with FacesetWriter(tmp, image_codec=fs.image_codec) as w:
+        for face in fs[np.asarray(order, np.int64)]:
+            w.add(face)
+            n += 1
+    copy_records(fs.path, tmp)
+    if replace:
+        old = final.with_name(f".{final.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old)
+    return n
+
+
+@app.command()
+def info(
+    ctx: typer.Context,
+    faceset: FacesetArg,
+    validate: Annotated[bool, typer.Option(help="Also check every shard's sha256 and every face.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Faces, size, face type, codec, sources, masks, embeddings, tags.
+
+    Examples:
+
+        fs faceset info src_faces
+
+        fs faceset info src_faces --validate --json
+    """
+    ui = Ui(ctx, json_output=json_output)
+    fs = open_faceset(faceset)
+    sources = Counter(fs.source_paths)
+    tags = Counter(t for ts in fs.tags for t in ts)
+    faces = list(fs) if len(fs) <= 5000 else [fs[i] for i in range(0, len(fs), max(1, len(fs) // 5000))]
+    data: dict[str, Any] = {
+        "path": str(fs.path),
+        "faces": len(fs),
+        "size": fs.size,
+        "codec": fs.image_codec.value,
+        "face_types": dict(Counter(fs.face_types)),
+        "sources": dict(sources.most_common()),
+        "with_mask": sum(f.mask is not None for f in faces),
+        "with_polygons": sum(bool(f.xseg_include) for f in faces),
+        "with_embedding": sum(f.embedding is not None for f in faces),
+        "tags": dict(tags.most_common(20)),
+    }
+    if validate:
+        from fs_faceset import validate as validate_fs
+
+        report = validate_fs(fs.path)
+        data["validation"] = {"ok": True, "shards": report.shards if hasattr(report, "shards") else None}
+    ui.table(
+        str(fs.path),
+        ["field", "value"],
+        [[k, v if not isinstance(v, dict) else ", ".join(f"{a}: {b}" for a, b in list(v.items())[:8])] for k, v in data.items()],
+    )
+    ui.result(data)
+
+
+@app.command()
+def view(
+    ctx: typer.Context,
+    faceset: FacesetArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Contact sheet PNG to write.")],
+    count: Annotated[int, typer.Option(min=1, help="Faces on the sheet (spread over the faceset).")] = 64,
+    columns: Annotated[int, typer.Option(min=1, help="Tiles per row.")] = 8,
+    tile: Annotated[int, typer.Option(min=16, help="Tile size in pixels.")] = 128,
+    landmarks: Annotated[bool, typer.Option(help="Draw the 68 landmarks.")] = False,
+    sort_by: Annotated[SortKey | None, typer.Option("--sort", help="Order the faces first.")] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Write a contact sheet PNG of the faces (captioned with their source frame).
+
+    Examples:
+
+        fs faceset view src_faces -o sheet.png
+
+        fs faceset view src_faces -o blurry.png --sort blur --count 32 --landmarks
+    """
+    from fs_cli._draw import contact_sheet
+
+    ui = Ui(ctx, json_output=json_output)
+    fs = open_faceset(faceset)
+    if len(fs) == 0:
+        raise CliError(f"{faceset}: faceset is empty")
+    order = sort_order(fs, sort_by, count, ui) if sort_by is not None else np.arange(len(fs))
+    pick = order[np.unique(np.linspace(0, len(order) - 1, min(count, len(order))).round().astype(int))]
+    images, labels = [], []
+    for p in pick:
+        face = fs[int(p)]
+        img = np.ascontiguousarray(face.image).copy()
+        if landmarks:
+            for x, y in face.landmarks:
+                cv2.circle(img, (round(float(x)), round(float(y))), max(1, face.size // 128), (0, 0, 255), -1)
+        images.append(img)
+        labels.append(f"{Path(face.source_path).stem[:10]}#{face.frame_index}")
+    sheet = contact_sheet(images, labels, columns=columns, tile=tile)
+    if out.suffix.lower() != ".png":
+        raise CliError(f"-o {out}: the contact sheet is a .png")
+    if not cv2.imwrite(str(out), sheet):
+        raise CliError(f"-o {out}: could not write the PNG")
+    ui.result({"out": str(out), "faces": len(images)}, f"{len(images)} faces -> {out}")
+
+
+@app.command()
+def thumbs(
+    ctx: typer.Context,
+    faceset: FacesetArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Empty folder for the JPEG thumbnails.")],
+    sort_by: Annotated[SortKey | None, typer.Option("--sort", help="Name the files in this order.")] = None,
+    size: Annotated[int, typer.Option(min=8, help="Thumbnail size.")] = 128,
+    json_output: JsonOpt = False,
+) -> None:
+    """Export one thumbnail per face: delete the bad ones in a file browser, then `fs faceset sync`.
+
+    Examples:
+
+        fs faceset thumbs src_faces -o thumbs --sort blur
+    """
+    from fs_faceset import export_thumbnails
+
+    ui = Ui(ctx, json_output=json_output)
+    fs = open_faceset(faceset)
+    order = sort_order(fs, sort_by, len(fs), ui) if sort_by is not None else None
+    written = export_thumbnails(fs, out, order=order, size=size)
+    ui.result({"out": str(out), "thumbnails": len(written)}, f"{len(written)} thumbnails -> {out}")
+
+
+@app.command()
+def sync(
+    ctx: typer.Context,
+    faceset: FacesetArg,
+    thumbs_dir: Annotated[Path, typer.Argument(help="The folder `fs faceset thumbs` wrote.", exists=True, file_okay=False)],
+    compact: Annotated[bool, typer.Option(help="Rewrite the shards without the removed faces.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Remove from the faceset the faces whose thumbnails were deleted.
+
+    Examples:
+
+        fs faceset sync src_faces thumbs --compact
+    """
+    from fs_faceset import sync_deletions
+
+    ui = Ui(ctx, json_output=json_output)
+    fs = open_faceset(faceset)
+    removed = sync_deletions(fs, thumbs_dir, compact=compact)
+    ui.result({"removed": removed, "left": len(fs) - len(removed)}, f"removed {len(removed)} faces from {faceset}")
+
+
+@app.command("sort")
+def sort_cmd(
+    ctx: typer.Context,
+    faceset: FacesetArg,
+    by: Annotated[SortKey, typer.Option(help="Sort key (DFL's sort methods; face = identity clusters).")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Write the sorted faceset here (default: in place).")] = None,
+    target: Annotated[int, typer.Option(min=1, help="--by final: how many faces to keep.")] = 2000,
+    config: ConfigOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Reorder the faces (blur, hist, yaw, face identity, ...); `final` keeps the best TARGET over yaw bins.
+
+    Examples:
+
+        fs faceset sort src_faces --by blur
+
+        fs faceset sort src_faces --by face -o src_by_person
+
+        fs faceset sort src_faces --by final --target 500 -o src_best
+    """
+    ui = Ui(ctx, json_output=json_output)
+    fs = open_faceset(faceset)
+    if len(fs) == 0:
+        raise CliError(f"{faceset}: faceset is empty")
+    order = sort_order(fs, by, target, ui)
+    if out is not None and out.exists() and any(out.iterdir()):
+        raise CliError(f"-o {out}: folder is not empty")
+    n = write_subset(fs, order, out or faceset, replace=out is None)
+    ui.result({"out": str(out or faceset), "faces": n, "by": by.value}, f"{n} faces sorted by {by.value} -> {out or faceset}")
+
+
+@app.command("import-dfl")
+def import_dfl_cmd(
+    ctx: typer.Context,
+    aligned_dir: Annotated[Path, typer.Argument(help="DeepFaceLab aligned folder (JPGs with DFL metadata).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Faceset to write.")],
+    append: Annotated[bool, typer.Option(help="Add to an existing faceset.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Import a DeepFaceLab `aligned` folder (metadata read without unpickling code).
+
+    Examples:
+
+        fs faceset import-dfl workspace/data_src/aligned -o src_faces
+    """
+    from fs_faceset import import_dfl
+
+    ui = Ui(ctx, json_output=json_output)
+    report = import_dfl(aligned_dir, out, append=append)
+    _import_result(ui, report, aligned_dir)
+
+
+@app.command("import-faceswap")
+def import_faceswap_cmd(
+    ctx: typer.Context,
+    alignments: Annotated[Path, typer.Argument(help="faceswap's alignments .fsa file.")],
+    faces_dir: Annotated[Path, typer.Argument(help="faceswap's extracted face PNGs.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Faceset to write.")],
+    mask_type: Annotated[str | None, typer.Option(help="faceswap mask to import (components, bisenet-fp_face, ...).")] = None,
+    append: Annotated[bool, typer.Option(help="Add to an existing faceset.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Import faceswap 2.x faces and their alignments file.
+
+    Examples:
+
+        fs faceset import-faceswap video_alignments.fsa faces/ -o dst_faces --mask-type components
+    """
+    from fs_faceset import import_faceswap
+
+    ui = Ui(ctx, json_output=json_output)
+    if not alignments.is_file():
+        raise CliError(f"{alignments}: no such alignments file")
+    if not faces_dir.is_dir():
+        raise CliError(f"{faces_dir}: no such folder")
+    report = import_faceswap(alignments, faces_dir, out, mask_type=mask_type, append=append)
+    _import_result(ui, report, faces_dir)
+
+
+def _import_result(ui: Ui, report: Any, src: Path) -> None:
+    if report.count == 0:
+        reasons = "; ".join(f"{p.name}: {r}" for p, r in report.skipped[:3])
+        raise CliError(f"{src}: no faces imported" + (f" ({reasons})" if reasons else " (no files found)"))
+    if report.skipped:
+        ui.table("skipped", ["file", "reason"], [[str(p), r] for p, r in report.skipped])
+    ui.result(
+        {"out": str(report.faceset), "imported": report.count, "skipped": [{"file": p, "reason": r} for p, r in report.skipped]},
+        f"imported {report.count} faces into {report.faceset} ({len(report.skipped)} skipped)",
+    )
+
+
+@app.command("export-dfl")
+def export_dfl_cmd(
+    ctx: typer.Context,
+    faceset: FacesetArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for DeepFaceLab aligned JPGs.")],
+    quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG quality.")] = 95,
+    json_output: JsonOpt = False,
+) -> None:
+    """Write the faces as DeepFaceLab aligned JPGs (DFL's metadata in APP15).
+
+    Examples:
+
+        fs faceset export-dfl src_faces -o workspace/data_src/aligned
+    """
+    from fs_faceset import export_dfl
+
+    ui = Ui(ctx, json_output=json_output)
+    fs = open_faceset(faceset)
+    out.mkdir(parents=True, exist_ok=True)
+    files = export_dfl(fs, out, quality=quality)
+    ui.result({"out": str(out), "files": len(files)}, f"{len(files)} DFL JPGs -> {out}")
+
+
+@app.command("merge")
+def merge_cmd(
+    ctx: typer.Context,
+    facesets: Annotated[list[Path], typer.Argument(help="Two or more facesets (e.g. the --shard outputs).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="The merged faceset.")],
+    json_output: JsonOpt = False,
+) -> None:
+    """Merge facesets (and their alignments records) into a new one; duplicate faces are kept once.
+
+    Examples:
+
+        fs faceset merge part1 part2 part3 part4 -o dst_faces
+    """
+    from fs_faceset import merge
+
+    ui = Ui(ctx, json_output=json_output)
+    if len(facesets) < 2:
+        raise CliError("give at least two facesets to merge")
+    sets = [open_faceset(p) for p in facesets]
+    if out.exists() and any(out.iterdir()):
+        raise CliError(f"-o {out}: folder is not empty")
+    tmp = out.with_name(f".{out.name}.merging")
+    merged = sets[0]
+    for i, nxt in enumerate(sets[1:], start=1):
+        target = out if i == len(sets) - 1 else tmp.with_name(f"{tmp.name}{i}")
+        if target.exists():
+            shutil.rmtree(target)
+        previous = merged
+        merged = merge(previous, nxt, target)
+        if i > 1:
+            shutil.rmtree(previous.path, ignore_errors=True)
+    for p in facesets:
+        copy_records(p, out)
+    ui.result({"out": str(out), "faces": len(merged)}, f"{len(merged)} faces -> {out}")

@@ -26,7 +26,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
-from typer import _click as click  # typer >= 0.20 vendors click
+from typer._click.exceptions import BadParameter, ClickException, NoArgsIsHelpError, UsageError
 
 from fs_cli.errors import CliError
 
@@ -64,7 +64,7 @@ def format_error(exc: BaseException) -> str:
     return message
 
 
-def _debug_requested(ctx: click.Context | None) -> bool:
+def _debug_requested(ctx: typer.Context | None) -> bool:
     if os.environ.get("FS_DEBUG", "") not in ("", "0"):
         return True
     while ctx is not None:
@@ -81,15 +81,15 @@ class FsGroup(typer.core.TyperGroup):
     error with 1, Ctrl-C with 130. ``fs --debug ...`` (or ``FS_DEBUG=1``) prints the traceback as well.
     """
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+        except (typer.Exit, typer.Abort, SystemExit, NoArgsIsHelpError):
             raise
-        except click.UsageError as exc:
+        except UsageError as exc:
             hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-            self._fail(ctx, exc, f"{format_error(exc)}{hint}", exc.exit_code)
-        except click.ClickException as exc:
+            self._fail(ctx, exc, f"{' '.join(exc.format_message().split())}{hint}", exc.exit_code)
+        except ClickException as exc:
             self._fail(ctx, exc, format_error(exc), exc.exit_code)
         except KeyboardInterrupt as exc:
             self._fail(ctx, exc, "interrupted", 130)
@@ -97,12 +97,12 @@ class FsGroup(typer.core.TyperGroup):
             self._fail(ctx, exc, format_error(exc), 1)
 
     @staticmethod
-    def _fail(ctx: click.Context, exc: BaseException, message: str, code: int) -> None:
+    def _fail(ctx: typer.Context, exc: BaseException, message: str, code: int) -> None:
         err = Console(stderr=True, highlight=False, soft_wrap=True)
         if _debug_requested(ctx):
             err.print("".join(traceback.format_exception(exc)), markup=False, end="")
         err.print(f"error: {message}", markup=False, style="bold red")
-        raise click.exceptions.Exit(code)
+        raise typer.Exit(code)
 
 
 def _plain(value: Any) -> Any:
@@ -132,7 +132,7 @@ class Ui:
     Progress bars and notes go to stderr, results to stdout, so ``fs ... --json | jq`` sees only JSON.
     """
 
-    def __init__(self, ctx: click.Context | None = None, *, json_output: bool = False) -> None:
+    def __init__(self, ctx: typer.Context | None = None, *, json_output: bool = False) -> None:
         state = None
         c = ctx
         while c is not None and state is None:
@@ -196,7 +196,7 @@ class Ui:
             self.out.print(text, markup=False)
 
 
-def load_config_callback(ctx: typer.Context, param: click.Parameter, value: Path | None) -> Path | None:
+def load_config_callback(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
     """``--config FILE``: a TOML file whose keys are the command's option names (``min_score`` or ``min-score``).
 
     Values become the options' defaults, so flags given on the command line win. A ``[<command>]`` table is
@@ -209,9 +209,9 @@ def load_config_callback(ctx: typer.Context, param: click.Parameter, value: Path
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise click.BadParameter(f"{path}: no such file", ctx=ctx, param=param) from None
+        raise BadParameter(f"{path}: no such file", ctx=ctx, param=param) from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise click.BadParameter(f"{path}: not a readable TOML file ({exc})", ctx=ctx, param=param) from None
+        raise BadParameter(f"{path}: not a readable TOML file ({exc})", ctx=ctx, param=param) from None
     name = ctx.info_name or ""
     if isinstance(data.get(name), dict):
         data = data[name]
@@ -233,7 +233,7 @@ def load_config_callback(ctx: typer.Context, param: click.Parameter, value: Path
             unknown.append(key)
     if unknown:
         known = ", ".join(sorted(names))
-        raise click.BadParameter(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {known}", ctx=ctx, param=param)
+        raise BadParameter(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {known}", ctx=ctx, param=param)
     ctx.default_map = defaults
     ctx.meta["fs.config_sections"] = {**{k: {} for k in nested}, **sections}
     return path
