@@ -6,6 +6,7 @@ import contextlib
 import enum
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -113,8 +114,11 @@ def copy_records(src: Path, dst: Path) -> None:
         rec.save(target)
 
 
-def write_subset(fs: Any, order: npt.ArrayLike, out: Path, *, replace: bool) -> int:
-    """Write the faces at ``order`` (in that order) as a new faceset at ``out`` (or replacing ``fs``'s folder)."""
+def write_subset(
+    fs: Any, order: npt.ArrayLike, out: Path, *, replace: bool, change: Callable[[Any], Any] | None = None
+) -> int:
+    """Write the faces at ``order`` (in that order, each through ``change``) as a new faceset at ``out`` (or
+    replacing ``fs``'s folder, atomically enough: the old folder is renamed away only once the new one is complete)."""
     from fs_faceset import FacesetWriter
 
     final = out
@@ -124,7 +128,7 @@ def write_subset(fs: Any, order: npt.ArrayLike, out: Path, *, replace: bool) -> 
     n = 0
     with FacesetWriter(tmp, image_codec=fs.image_codec) as w:
         for face in fs[np.asarray(order, np.int64)]:
-            w.add(face)
+            w.add(change(face) if change is not None else face)
             n += 1
     copy_records(fs.path, tmp)
     if replace:

@@ -1,0 +1,61 @@
+"""``fs eval``: quality numbers of a swap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fs_cli._ui import ConfigOpt, JsonOpt, Ui
+from fs_cli.errors import CliError
+
+NOTES = {
+    "identity_cos_swap_vs_src": "SFace cosine of swapped faces to the src identity (higher: more src)",
+    "identity_cos_swap_vs_dst": "SFace cosine of swapped faces to the dst face of the same frame",
+    "identity_cos_dst_vs_src": "baseline: dst faces vs src identity",
+    "landmark_nme_swap_vs_dst": "68-point distance / inter-ocular (expression kept: lower)",
+    "pose_abs_diff_deg": "head pose difference swap vs dst, degrees",
+    "jitter_swap": "frame-to-frame landmark jitter of the swapped faces",
+    "jitter_dst": "the same for the dst faces",
+    "ssim_src_src": "model reconstruction SSIM of src faces",
+    "ssim_dst_dst": "model reconstruction SSIM of dst faces",
+}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("eval")
+    def eval_cmd(
+        ctx: typer.Context,
+        swap: Annotated[Path, typer.Argument(help="The swapped video (`fs merge`'s output).")],
+        dst: Annotated[Path, typer.Option(help="The dst video it was made from.")],
+        src: Annotated[Path, typer.Option(help="The src faceset (the identity put in).")],
+        model: Annotated[Path | None, typer.Option(help="The model, for reconstruction SSIM (with --dst-faceset).")] = None,
+        dst_faceset: Annotated[Path | None, typer.Option(help="The dst faceset, for reconstruction SSIM.")] = None,
+        max_frames: Annotated[int, typer.Option(min=1, help="Compare at most this many frames (spread evenly).")] = 100,
+        config: ConfigOpt = None,
+        json_output: JsonOpt = False,
+    ) -> None:
+        """Identity similarity to src vs dst (SFace), landmark and pose distance to dst, jitter, reconstruction SSIM.
+
+        Examples:
+
+            fs eval swap.mp4 --dst dst.mp4 --src src_faces
+
+            fs eval swap.mp4 --dst dst.mp4 --src src_faces --model model_dir --dst-faceset dst_faces --json
+        """
+        from fs_cli._eval import evaluate
+        from fs_cli._swap import load_swap_model
+
+        ui = Ui(ctx, json_output=json_output)
+        for name, p in (("SWAP", swap), ("--dst", dst)):
+            if not p.exists():
+                raise CliError(f"{name} {p}: no such video")
+        net = load_swap_model(model, "cpu") if model is not None else None
+        data = evaluate(swap, dst, src, model=net, dst_faceset=dst_faceset, max_frames=max_frames, progress=ui.progress)
+        rows = []
+        for k, v in data.items():
+            shown = ", ".join(f"{a} {b:.2f}" for a, b in v.items()) if isinstance(v, dict) else v
+            rows.append([k, shown, NOTES.get(k, "")])
+        ui.table(f"eval {swap}", ["metric", "value", "meaning"], rows)
+        ui.result(data)
