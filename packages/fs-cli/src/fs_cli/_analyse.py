@@ -167,7 +167,11 @@ class Analyser:
         boxes = np.array([d.box for d in dets], np.float32).reshape(n, 4)
         scores = np.array([d.score for d in dets], np.float32).reshape(n)
         pts5 = np.array([d.landmarks for d in dets], np.float32).reshape(n, 5, 2)
-        lms = self.landmarker.predict(image, boxes, refine=self.settings.refine) if n else np.zeros((0, 68, 2), np.float32)
+        lms = (
+            self.landmarker.predict(image, boxes, refine=self.settings.refine)
+            if n
+            else np.zeros((0, 68, 2), np.float32)
+        )
         emb = self.embedder.embed_detections(image, list(dets)) if (self.embedder is not None and n) else None
         if self.embedder is not None and emb is None:
             emb = np.zeros((0, 128), np.float32)
@@ -191,7 +195,9 @@ def analyse_job(job: Job, settings: Settings, progress: Callable[[int], None] | 
     for index, name, image in iter_frames(job, problems):
         if image is None:
             empty = np.zeros((0, 4), np.float32)
-            ff = FrameFaces(index, name, 0, 0, empty, empty[:, 0], np.zeros((0, 5, 2), np.float32), np.zeros((0, 68, 2), np.float32))
+            ff = FrameFaces(
+                index, name, 0, 0, empty, empty[:, 0], np.zeros((0, 5, 2), np.float32), np.zeros((0, 68, 2), np.float32)
+            )
             ff.problems.append(f"{name}: skipped, not a readable image")
             out.append(ff)
         else:
@@ -239,7 +245,7 @@ def run_jobs(jobs: Sequence[Job], settings: Settings, progress: Callable[[int], 
             elif kind == "done":
                 results[k] = payload
             else:
-                message, tb = payload
+                message, _tb = payload
                 raise CliError(f"extraction worker {k}: {message}")
     finally:
         for p in procs:

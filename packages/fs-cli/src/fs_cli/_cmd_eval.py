@@ -30,7 +30,9 @@ def register(app: typer.Typer) -> None:
         swap: Annotated[Path, typer.Argument(help="The swapped video (`fs merge`'s output).")],
         dst: Annotated[Path, typer.Option(help="The dst video it was made from.")],
         src: Annotated[Path, typer.Option(help="The src faceset (the identity put in).")],
-        model: Annotated[Path | None, typer.Option(help="The model, for reconstruction SSIM (with --dst-faceset).")] = None,
+        model: Annotated[
+            Path | None, typer.Option(help="The model, for reconstruction SSIM (with --dst-faceset).")
+        ] = None,
         dst_faceset: Annotated[Path | None, typer.Option(help="The dst faceset, for reconstruction SSIM.")] = None,
         max_frames: Annotated[int, typer.Option(min=1, help="Compare at most this many frames (spread evenly).")] = 100,
         config: ConfigOpt = None,

@@ -52,27 +52,49 @@ def register(app: typer.Typer) -> None:
     @app.command("extract")
     def extract_cmd(
         ctx: typer.Context,
-        src: Annotated[Path, typer.Argument(help="A video, an image, a `fs video frames` folder, or a folder of images/videos.")],
-        out: Annotated[Path, typer.Option("-o", "--out", help="Output faceset folder (one per person with --track person).")],
-        detector: Annotated[str, typer.Option(help="Face detector: yunet (CPU default) or mtcnn (torch, GPU).")] = "yunet",
+        src: Annotated[
+            Path, typer.Argument(help="A video, an image, a `fs video frames` folder, or a folder of images/videos.")
+        ],
+        out: Annotated[
+            Path, typer.Option("-o", "--out", help="Output faceset folder (one per person with --track person).")
+        ],
+        detector: Annotated[
+            str, typer.Option(help="Face detector: yunet (CPU default) or mtcnn (torch, GPU).")
+        ] = "yunet",
         device: Annotated[str | None, typer.Option(help="Where mtcnn runs (cpu, cuda, cuda:1, mps).")] = None,
         face_type: Annotated[str, typer.Option(help=f"Aligned crop: {FACE_TYPES}.")] = "whole_face",
         size: Annotated[int, typer.Option(min=16, max=2048, help="Aligned face size in pixels.")] = 256,
-        min_score: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Detector score threshold (default: the detector's).")] = None,
+        min_score: Annotated[
+            float | None, typer.Option(min=0.0, max=1.0, help="Detector score threshold (default: the detector's).")
+        ] = None,
         min_face: Annotated[int, typer.Option(min=1, help="Smallest face side in frame pixels.")] = 32,
-        detect_side: Annotated[int, typer.Option(min=64, help="Frames are downscaled to this longer side for detection.")] = 640,
-        refine: Annotated[bool, typer.Option(help="Second landmark pass in an aligned crop (fixes detector-box bias).")] = True,
+        detect_side: Annotated[
+            int, typer.Option(min=64, help="Frames are downscaled to this longer side for detection.")
+        ] = 640,
+        refine: Annotated[
+            bool, typer.Option(help="Second landmark pass in an aligned crop (fixes detector-box bias).")
+        ] = True,
         every: Annotated[int, typer.Option(min=1, help="Look at every N-th frame only.")] = 1,
         max_frames: Annotated[int | None, typer.Option(min=1, help="Stop after this many frames per source.")] = None,
-        track: Annotated[TrackMode, typer.Option(help="all faces; only the largest face; or one faceset per person.")] = TrackMode.ALL,
+        track: Annotated[
+            TrackMode, typer.Option(help="all faces; only the largest face; or one faceset per person.")
+        ] = TrackMode.ALL,
         smooth: Annotated[bool, typer.Option(help="Smooth each tracked face's landmarks over time (videos).")] = True,
-        embed: Annotated[bool, typer.Option(help="Store SFace identity embeddings (for `fs faceset sort --by face`).")] = False,
+        embed: Annotated[
+            bool, typer.Option(help="Store SFace identity embeddings (for `fs faceset sort --by face`).")
+        ] = False,
         jobs: Annotated[int, typer.Option(min=1, max=64, help="Worker processes for detection and landmarks.")] = 1,
-        shard: Annotated[str | None, typer.Option(help="Process only part K of N of each video, e.g. 2/4 (then `fs faceset merge`).")] = None,
+        shard: Annotated[
+            str | None, typer.Option(help="Process only part K of N of each video, e.g. 2/4 (then `fs faceset merge`).")
+        ] = None,
         codec: Annotated[str, typer.Option(help="Faceset image storage: raw (fastest), png or jpeg.")] = "raw",
         append: Annotated[bool, typer.Option(help="Add to the faceset already in OUT.")] = False,
-        debug: Annotated[Path | None, typer.Option("--debug", help="Write annotated frames (boxes, landmarks, mask, crop) here.")] = None,
-        box: Annotated[str | None, typer.Option(help="Manual re-extract: face box x0,y0,x1,y1 in frame pixels (with --frame).")] = None,
+        debug: Annotated[
+            Path | None, typer.Option("--debug", help="Write annotated frames (boxes, landmarks, mask, crop) here.")
+        ] = None,
+        box: Annotated[
+            str | None, typer.Option(help="Manual re-extract: face box x0,y0,x1,y1 in frame pixels (with --frame).")
+        ] = None,
         frame: Annotated[int | None, typer.Option(min=0, help="Manual re-extract: the frame index of --box.")] = None,
         config: ConfigOpt = None,
         json_output: JsonOpt = False,
@@ -133,7 +155,9 @@ def register(app: typer.Typer) -> None:
             if not src.exists():
                 raise CliError(f"{src}: no such file")
             fid, rec = extract_box(src, out, frame, parse_box(box), opts)
-            ui.result({"id": fid, "faceset": str(out), "record": str(rec) if rec else None}, f"added face {fid} to {out}")
+            ui.result(
+                {"id": fid, "faceset": str(out), "record": str(rec) if rec else None}, f"added face {fid} to {out}"
+            )
             return
         summary = extract(src, out, opts, ui.progress)
         rows = [

@@ -181,7 +181,10 @@ def info(
     ui.table(
         str(fs.path),
         ["field", "value"],
-        [[k, v if not isinstance(v, dict) else ", ".join(f"{a}: {b}" for a, b in list(v.items())[:8])] for k, v in data.items()],
+        [
+            [k, v if not isinstance(v, dict) else ", ".join(f"{a}: {b}" for a, b in list(v.items())[:8])]
+            for k, v in data.items()
+        ],
     )
     ui.result(data)
 
@@ -259,7 +262,9 @@ def thumbs(
 def sync(
     ctx: typer.Context,
     faceset: FacesetArg,
-    thumbs_dir: Annotated[Path, typer.Argument(help="The folder `fs faceset thumbs` wrote.", exists=True, file_okay=False)],
+    thumbs_dir: Annotated[
+        Path, typer.Argument(help="The folder `fs faceset thumbs` wrote.", exists=True, file_okay=False)
+    ],
     compact: Annotated[bool, typer.Option(help="Rewrite the shards without the removed faces.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -282,7 +287,9 @@ def sort_cmd(
     ctx: typer.Context,
     faceset: FacesetArg,
     by: Annotated[SortKey, typer.Option(help="Sort key (DFL's sort methods; face = identity clusters).")],
-    out: Annotated[Path | None, typer.Option("-o", "--out", help="Write the sorted faceset here (default: in place).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="Write the sorted faceset here (default: in place).")
+    ] = None,
     target: Annotated[int, typer.Option(min=1, help="--by final: how many faces to keep.")] = 2000,
     config: ConfigOpt = None,
     json_output: JsonOpt = False,
@@ -305,7 +312,9 @@ def sort_cmd(
     if out is not None and out.exists() and any(out.iterdir()):
         raise CliError(f"-o {out}: folder is not empty")
     n = write_subset(fs, order, out or faceset, replace=out is None)
-    ui.result({"out": str(out or faceset), "faces": n, "by": by.value}, f"{n} faces sorted by {by.value} -> {out or faceset}")
+    ui.result(
+        {"out": str(out or faceset), "faces": n, "by": by.value}, f"{n} faces sorted by {by.value} -> {out or faceset}"
+    )
 
 
 @app.command("import-dfl")
@@ -335,7 +344,9 @@ def import_faceswap_cmd(
     alignments: Annotated[Path, typer.Argument(help="faceswap's alignments .fsa file.")],
     faces_dir: Annotated[Path, typer.Argument(help="faceswap's extracted face PNGs.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Faceset to write.")],
-    mask_type: Annotated[str | None, typer.Option(help="faceswap mask to import (components, bisenet-fp_face, ...).")] = None,
+    mask_type: Annotated[
+        str | None, typer.Option(help="faceswap mask to import (components, bisenet-fp_face, ...).")
+    ] = None,
     append: Annotated[bool, typer.Option(help="Add to an existing faceset.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -363,7 +374,11 @@ def _import_result(ui: Ui, report: Any, src: Path) -> None:
     if report.skipped:
         ui.table("skipped", ["file", "reason"], [[str(p), r] for p, r in report.skipped])
     ui.result(
-        {"out": str(report.faceset), "imported": report.count, "skipped": [{"file": p, "reason": r} for p, r in report.skipped]},
+        {
+            "out": str(report.faceset),
+            "imported": report.count,
+            "skipped": [{"file": p, "reason": r} for p, r in report.skipped],
+        },
         f"imported {report.count} faces into {report.faceset} ({len(report.skipped)} skipped)",
     )
 

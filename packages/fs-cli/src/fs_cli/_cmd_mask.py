@@ -14,10 +14,14 @@ from fs_cli._cmd_faceset import open_faceset, write_subset
 from fs_cli._ui import ConfigOpt, JsonOpt, Ui
 from fs_cli.errors import CliError
 
-app = typer.Typer(help="Face masks: landmark hulls, XSeg training and prediction, polygon labels.", no_args_is_help=True)
+app = typer.Typer(
+    help="Face masks: landmark hulls, XSeg training and prediction, polygon labels.", no_args_is_help=True
+)
 
 FacesetArg = Annotated[Path, typer.Argument(help="A faceset folder.")]
-OutOpt = Annotated[Path | None, typer.Option("-o", "--out", help="Write a new faceset here (default: update in place).")]
+OutOpt = Annotated[
+    Path | None, typer.Option("-o", "--out", help="Write a new faceset here (default: update in place).")
+]
 
 
 def _check_out(out: Path | None) -> None:
@@ -56,7 +60,9 @@ def hull(
         return dataclasses.replace(face, mask=np.round(np.clip(m, 0, 1) * 255).astype(np.uint8))
 
     n = write_subset(fs, np.arange(len(fs)), out or faceset, replace=out is None, change=change)
-    ui.result({"out": str(out or faceset), "faces": n, "kind": mk.value}, f"{mk.value} masks on {n} faces -> {out or faceset}")
+    ui.result(
+        {"out": str(out or faceset), "faces": n, "kind": mk.value}, f"{mk.value} masks on {n} faces -> {out or faceset}"
+    )
 
 
 @app.command()
@@ -161,14 +167,18 @@ def export_labels(
         if labels:
             write_labelme(out / f"{face.id}.json", labels, face.size, f"{face.id}.png")
             labelled += 1
-    ui.result({"out": str(out), "faces": len(fs), "labelled": labelled}, f"{len(fs)} faces ({labelled} labelled) -> {out}")
+    ui.result(
+        {"out": str(out), "faces": len(fs), "labelled": labelled}, f"{len(fs)} faces ({labelled} labelled) -> {out}"
+    )
 
 
 @app.command("import-labels")
 def import_labels(
     ctx: typer.Context,
     faceset: FacesetArg,
-    labels_dir: Annotated[Path, typer.Argument(help="Folder of LabelMe <id>.json files.", exists=True, file_okay=False)],
+    labels_dir: Annotated[
+        Path, typer.Argument(help="Folder of LabelMe <id>.json files.", exists=True, file_okay=False)
+    ],
     out: OutOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -196,4 +206,6 @@ def import_labels(
         return dataclasses.replace(face, xseg_include=lab.include, xseg_exclude=lab.exclude)
 
     write_subset(fs, np.arange(len(fs)), out or faceset, replace=out is None, change=change)
-    ui.result({"out": str(out or faceset), "labelled": len(labels)}, f"labels of {len(labels)} faces -> {out or faceset}")
+    ui.result(
+        {"out": str(out or faceset), "labelled": len(labels)}, f"labels of {len(labels)} faces -> {out or faceset}"
+    )

@@ -63,8 +63,12 @@ def register(app: typer.Typer) -> None:
         dst: Annotated[Path, typer.Option(help="dst faceset (the faces to replace).")],
         out: Annotated[Path, typer.Option("-o", "--out", help="Training folder: checkpoints, previews, metrics.")],
         model: Annotated[str, typer.Option(help="fs-models name: df, liae, quick96, original, h64, h128.")] = "df",
-        resolution: Annotated[int | None, typer.Option(min=16, help="Model resolution (default: the preset's).")] = None,
-        model_option: Annotated[list[str] | None, typer.Option(help="Model config override KEY=VALUE (repeatable), e.g. ae_dims=128.")] = None,
+        resolution: Annotated[
+            int | None, typer.Option(min=16, help="Model resolution (default: the preset's).")
+        ] = None,
+        model_option: Annotated[
+            list[str] | None, typer.Option(help="Model config override KEY=VALUE (repeatable), e.g. ae_dims=128.")
+        ] = None,
         steps: Annotated[int, typer.Option(min=1, help="Target optimiser steps.")] = 1000,
         minutes: Annotated[float, typer.Option(min=0.0, help="Stop after this much wall time (0: no limit).")] = 0.0,
         batch: Annotated[int, typer.Option(min=1, help="Faces per side per micro-batch.")] = 8,
@@ -76,7 +80,9 @@ def register(app: typer.Typer) -> None:
         device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
         seed: Annotated[int, typer.Option(min=0, help="Seed of weights, sampling and augmentation.")] = 0,
         workers: Annotated[int, typer.Option(min=0, help="Sample-generator processes.")] = 0,
-        save_every: Annotated[int, typer.Option(min=0, help="Checkpoint every N steps (a final save always happens).")] = 500,
+        save_every: Annotated[
+            int, typer.Option(min=0, help="Checkpoint every N steps (a final save always happens).")
+        ] = 500,
         preview_every: Annotated[int, typer.Option(min=0, help="Preview grid every N steps.")] = 500,
         resume: Annotated[bool, typer.Option(help="Continue from OUT's checkpoint when there is one.")] = True,
         pretrain: Annotated[bool, typer.Option(help="DFL pretraining mode.")] = False,

@@ -11,12 +11,14 @@ from typing import Annotated
 
 import cv2
 import typer
-from fs_merge import FrameReader, VideoWriter, ffmpeg_exe, probe_video
 
 from fs_cli._ui import ConfigOpt, JsonOpt, Ui
 from fs_cli.errors import CliError
+from fs_merge import FrameReader, VideoWriter, ffmpeg_exe, probe_video
 
-app = typer.Typer(help="Split a video into numbered frames and join frames back (fps and audio kept).", no_args_is_help=True)
+app = typer.Typer(
+    help="Split a video into numbered frames and join frames back (fps and audio kept).", no_args_is_help=True
+)
 
 INFO_FILE = "video.json"
 AUDIO_FILE = "audio.mka"

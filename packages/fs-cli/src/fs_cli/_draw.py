@@ -26,10 +26,10 @@ def annotate_frame(image: U8, faces: Sequence[Any], crops: Sequence[Any]) -> U8:
     h, w = out.shape[:2]
     thick = max(1, round(max(h, w) / 600))
     for k, pf in enumerate(faces):
-        x0, y0, x1, y1 = (int(round(float(v))) for v in pf.box)
+        x0, y0, x1, y1 = (round(float(v)) for v in pf.box)
         cv2.rectangle(out, (x0, y0), (x1, y1), (0, 255, 0), thick)
         for x, y in np.asarray(pf.landmarks):
-            cv2.circle(out, (int(round(x)), int(round(y))), thick, (0, 0, 255), -1)
+            cv2.circle(out, (round(x), round(y)), thick, (0, 0, 255), -1)
         label = f"#{pf.track} {pf.score:.2f}"
         cv2.putText(out, label, (x0, max(12, y0 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, (0, 255, 0), thick)
         if k < len(crops):
@@ -59,7 +59,9 @@ def caption(image: U8, text: str) -> U8:
     return out
 
 
-def contact_sheet(images: Sequence[U8], labels: Sequence[str] | None = None, *, columns: int = 8, tile: int = 128) -> U8:
+def contact_sheet(
+    images: Sequence[U8], labels: Sequence[str] | None = None, *, columns: int = 8, tile: int = 128
+) -> U8:
     """Tiles of ``tile`` px in a grid of ``columns`` (each tile optionally captioned)."""
     n = max(1, len(images))
     cols = max(1, min(columns, n))

@@ -78,11 +78,10 @@ def evaluate(
 ) -> dict[str, Any]:
     """Quality numbers of a swap video against its dst video and the src faceset."""
     import fs_align
-    from fs_faceset import Faceset
-    from fs_merge import FrameReader
-
     from fs_cli._analyse import Analyser, Settings, TrackMode
     from fs_cli._cmd_faceset import embeddings_of, open_faceset
+    from fs_faceset import Faceset
+    from fs_merge import FrameReader
 
     src_fs = open_faceset(src_faceset)
     if len(src_fs) == 0:

@@ -6,6 +6,7 @@ warp, pose), fs_faceset (records and writers). Nothing here is face-swap logic o
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import time
@@ -154,7 +155,7 @@ def plan_jobs(source: Source, total: int, opts: ExtractOptions) -> list[Job]:
     jobs = max(1, min(opts.jobs, len(indices)))
     cuts = [len(indices) * j // jobs for j in range(jobs + 1)]
     out = []
-    for a, b in zip(cuts, cuts[1:]):
+    for a, b in itertools.pairwise(cuts):
         chunk = tuple(indices[a:b])
         files = tuple(str(source.files[i]) for i in chunk) if source.kind is SourceKind.STILLS else ()
         out.append(Job(source.kind, str(source.path), chunk, files))
@@ -229,7 +230,9 @@ class _Writers:
             w.close()
 
 
-def make_face(image: npt.NDArray[np.uint8], pf: PlannedFace, name: str, opts: ExtractOptions, tags: tuple[str, ...]) -> Any:
+def make_face(
+    image: npt.NDArray[np.uint8], pf: PlannedFace, name: str, opts: ExtractOptions, tags: tuple[str, ...]
+) -> Any:
     """The aligned :class:`fs_faceset.Face` of one planned face."""
     import fs_align
     from fs_faceset import Face
@@ -297,7 +300,12 @@ def extract(src: Path, out: Path, opts: ExtractOptions, progress: ProgressFactor
 
 
 def _extract_source(
-    source: Source, out: Path, opts: ExtractOptions, writers: _Writers, summary: ExtractSummary, progress: ProgressFactory
+    source: Source,
+    out: Path,
+    opts: ExtractOptions,
+    writers: _Writers,
+    summary: ExtractSummary,
+    progress: ProgressFactory,
 ) -> tuple[SourceSummary, AlignmentsRecord | None]:
     total = _frame_count(source)
     s = SourceSummary(source.name, source.kind.value, frames_total=total)
@@ -316,12 +324,16 @@ def _extract_source(
     s.frames_with_faces = len(plan)
     sizes = {ff.index: (ff.width, ff.height) for ff in frames}
     w0, h0 = next(iter(sizes.values()), (0, 0))
-    rec = AlignmentsRecord(source.name, str(source.path.resolve()), total, source.fps, w0, h0, opts.face_type, opts.size)
+    rec = AlignmentsRecord(
+        source.name, str(source.path.resolve()), total, source.fps, w0, h0, opts.face_type, opts.size
+    )
     rec.frames_processed = [ff.index for ff in frames if ff.width > 0]
     if opts.debug_dir is not None:
         opts.debug_dir.mkdir(parents=True, exist_ok=True)
     todo = sorted(plan) if opts.debug_dir is None else [ff.index for ff in frames]
-    wanted = Job(source.kind, str(source.path), tuple(todo), tuple(str(source.files[i]) for i in todo) if source.files else ())
+    wanted = Job(
+        source.kind, str(source.path), tuple(todo), tuple(str(source.files[i]) for i in todo) if source.files else ()
+    )
     with progress(f"write {source.name}", len(todo)) as advance:
         for index, name, image in iter_frames(wanted):
             advance(1)
@@ -335,7 +347,9 @@ def _extract_source(
                 s.faces_written += 1
                 crops.append(face)
                 rec.faces.append(
-                    RecordedFace(index, fid, pf.landmarks, tuple(float(v) for v in pf.box), pf.score, pf.track, set_name)  # type: ignore[arg-type]
+                    RecordedFace(
+                        index, fid, pf.landmarks, tuple(float(v) for v in pf.box), pf.score, pf.track, set_name
+                    )  # type: ignore[arg-type]
                 )
             if opts.debug_dir is not None:
                 annotated = annotate_frame(image, plan.get(index, []), crops)
@@ -350,9 +364,8 @@ def extract_box(
 
     Returns the new face id and the updated alignments record (``None`` for a still image).
     """
-    from fs_detect import Detection
-
     from fs_cli._analyse import Analyser
+    from fs_detect import Detection
 
     sources, _ = find_sources(src)
     if len(sources) != 1 or (sources[0].kind is SourceKind.STILLS and len(sources[0].files) != 1):

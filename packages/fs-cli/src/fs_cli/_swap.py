@@ -130,8 +130,9 @@ class FaceSwapper:
 
     def swap_face(self, image: U8, landmarks: npt.NDArray[np.float32]) -> tuple[U8, npt.NDArray[np.float32], Any]:
         """The swapped aligned face, its mask and the frame->face matrix."""
-        import fs_align
         import torch
+
+        import fs_align
 
         matrix = fs_align.alignment_matrix(landmarks, self.face_type, self.res)
         crop = fs_align.warp_face(image, matrix, self.res)

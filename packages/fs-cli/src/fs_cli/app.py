@@ -6,7 +6,17 @@ from typing import Annotated
 
 import typer
 
-from fs_cli import _cmd_eval, _cmd_extract, _cmd_faceset, _cmd_mask, _cmd_merge, _cmd_train, _cmd_video, _cmd_weights
+from fs_cli import (
+    _cmd_demo,
+    _cmd_eval,
+    _cmd_extract,
+    _cmd_faceset,
+    _cmd_mask,
+    _cmd_merge,
+    _cmd_train,
+    _cmd_video,
+    _cmd_weights,
+)
 from fs_cli._ui import FsGroup, State
 
 __all__ = ["app", "main"]
@@ -56,6 +66,7 @@ app.add_typer(_cmd_mask.app, name="mask")
 _cmd_train.register(app)
 _cmd_merge.register(app)
 _cmd_eval.register(app)
+_cmd_demo.register(app)
 
 
 def main() -> None:
