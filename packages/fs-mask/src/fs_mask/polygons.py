@@ -7,7 +7,7 @@ usual "outline the face, then cut out the hand" labels). Polygons are in aligned
 
 Validation (:meth:`Polygon.__post_init__`), so a bad label fails where it is made, not deep in training:
 
-- fewer than 3 points, NaN/inf, or (near) zero area -> :class:`PolygonError` (degenerate);
+- fewer than 3 points, NaN/inf, or a (near) zero-area hull -> :class:`PolygonError` (degenerate);
 - edges that cross each other -> :class:`PolygonError` (self-intersecting; OpenCV's fill of such a polygon is
   rarely what the labeller meant). Pass ``allow_self_intersection=True`` to :func:`labels_from_face` to keep
   them (filled with OpenCV's even-odd-like scanline rule);
@@ -107,14 +107,14 @@ class Polygon:
             pts = pts[:-1]  # an explicitly closed ring
         if len(pts) < 3:
             raise PolygonError(f"{kind.value} polygon: degenerate, needs at least 3 points, got {len(pts)}")
-        area = _area(pts)
-        if area < _MIN_AREA:
-            raise PolygonError(f"{kind.value} polygon: degenerate, area {area:.3g} px² (collinear or repeated points)")
         if not self.allow_self_intersection and _segments_cross(pts):
             raise PolygonError(
                 f"{kind.value} polygon with {len(pts)} points: self-intersecting (edges cross); "
                 "redraw it, or pass allow_self_intersection=True to fill it as OpenCV does"
             )
+        area = _area(pts) if len(pts) == 3 else float(cv2.contourArea(cv2.convexHull(pts.astype(np.float32))))
+        if area < _MIN_AREA:
+            raise PolygonError(f"{kind.value} polygon: degenerate, area {area:.3g} px² (collinear or repeated points)")
         frozen = pts.astype(np.float32)
         frozen.setflags(write=False)
         object.__setattr__(self, "kind", kind)
