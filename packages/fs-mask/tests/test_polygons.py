@@ -31,7 +31,7 @@ def test_include_then_exclude_order() -> None:
     assert m[10, 10] == 1.0 and m[30, 30] == 0.0 and m[2, 2] == 0.0
     assert abs(m.sum() - (48 * 48 - 20 * 20)) < 120
     # an include drawn after the exclude fills the hole again (ordered semantics)
-    again = PolygonLabels(labels.polygons + (Polygon(PolygonKind.INCLUDE, HOLE),)).rasterise(64)
+    again = PolygonLabels((*labels.polygons, Polygon(PolygonKind.INCLUDE, HOLE))).rasterise(64)
     assert again[30, 30] == 1.0
     only_exclude = PolygonLabels.from_include_exclude([], [HOLE]).rasterise(64)
     assert only_exclude.sum() == 0.0
@@ -95,7 +95,7 @@ def test_bad_labelme_files(tmp_path: Path, edit, match: str) -> None:
     with pytest.raises(PolygonError, match=match):
         read_labelme(path, size=64)
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(PolygonError, match="bad.json: not a readable LabelMe JSON"):
+    with pytest.raises(PolygonError, match=r"bad\.json: not a readable LabelMe JSON"):
         read_labelme(tmp_path / "bad.json")
 
 

@@ -90,13 +90,13 @@ def test_bootstrap_policy_and_bad_checkpoints(tmp_path: Path, plain_faces: list)
     never = XSegTrainConfig(net=TINY, steps=1, batch_size=2, bootstrap=Bootstrap.NEVER)
     with pytest.raises(MaskError, match="none of 3 faces has polygons"):
         train_xseg(plain_faces, never)
-    labelled = [dataclasses.replace(plain_faces[0], mask=np.full((64, 64), 255, np.uint8))] + plain_faces[1:]
+    labelled = [dataclasses.replace(plain_faces[0], mask=np.full((64, 64), 255, np.uint8)), *plain_faces[1:]]
     res = train_xseg(labelled, dataclasses.replace(never, bootstrap=Bootstrap.AUTO))
     assert (res.labelled, res.bootstrapped) == (1, 0)  # unlabelled faces are skipped once any is labelled
     res = train_xseg(labelled, dataclasses.replace(never, bootstrap="always"))
     assert (res.labelled, res.bootstrapped) == (1, 2)
     (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="junk.safetensors: not a readable safetensors"):
+    with pytest.raises(CheckpointError, match=r"junk\.safetensors: not a readable safetensors"):
         fs_mask.load_checkpoint(tmp_path / "junk.safetensors")
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         fs_mask.load_checkpoint(tmp_path / "missing.safetensors")
@@ -108,7 +108,7 @@ def test_apply_xseg_writes_masks(tmp_path: Path, plain_faces: list) -> None:
     from fs_faceset import Faceset, FacesetWriter
 
     poly = np.array([[5, 5], [40, 5], [40, 40]], np.float32)
-    faces = [dataclasses.replace(plain_faces[0], xseg_exclude=(poly,))] + plain_faces[1:]
+    faces = [dataclasses.replace(plain_faces[0], xseg_exclude=(poly,)), *plain_faces[1:]]
     with FacesetWriter(tmp_path / "fs") as w:
         ids = w.add_all(faces)
     net = create_segmenter("xseg", TINY).eval()
