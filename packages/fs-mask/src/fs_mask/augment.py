@@ -103,7 +103,7 @@ def _blur(img: U8, rng: np.random.Generator) -> U8:
     kernel = np.zeros((k, k), np.float32)
     kernel[k // 2, :] = 1.0 / k
     rot = cv2.getRotationMatrix2D(((k - 1) / 2, (k - 1) / 2), float(rng.uniform(0, 180)), 1.0)
-    kernel = cv2.warpAffine(kernel, rot, (k, k))
+    kernel = np.asarray(cv2.warpAffine(kernel, rot, (k, k)), dtype=np.float32)
     kernel /= max(float(kernel.sum()), 1e-6)
     return np.asarray(cv2.filter2D(img, -1, kernel), dtype=np.uint8)
 
@@ -142,7 +142,7 @@ def augment_sample(
         m3 = mask[..., None]
         img = np.round(img.astype(np.float32) * m3 + bg.astype(np.float32) * (1.0 - m3)).astype(np.uint8)
     mx, my = _warp_maps(size, rng, cfg)
-    img = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    img = np.asarray(cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101), dtype=np.uint8)
     out_mask = cv2.remap(mask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
     img = _colour(np.asarray(img, dtype=np.uint8), rng, cfg)
     if rng.random() < cfg.p_blur:

@@ -35,7 +35,7 @@ _LABELME_VERSION = "5.4.1"
 
 def to_labelme(labels: PolygonLabels, size: int, image_path: str) -> dict[str, Any]:
     """The LabelMe document (a dict ready for ``json.dump``) for ``labels`` on a ``size x size`` face image."""
-    shapes = [
+    shapes: list[dict[str, Any]] = [
         {
             "label": p.kind.value,
             "points": [[float(x), float(y)] for x, y in p.points],

@@ -110,7 +110,7 @@ def raise_eyebrows(landmarks: npt.ArrayLike, eyebrows_expand_mod: float = 1.0) -
     below_l = np.stack([pts[42], pts[43], pts[44], pts[45], quarter_l])
     out[17:22] = pts[17:22] + mod * 0.5 * (pts[17:22] - below_r)
     out[22:27] = pts[22:27] + mod * 0.5 * (pts[22:27] - below_l)
-    return out.astype(np.float32)
+    return np.asarray(out, dtype=np.float32)
 
 
 def _component_parts(p: npt.NDArray[np.float64]) -> list[npt.NDArray[np.float64]]:
@@ -131,11 +131,11 @@ def _soft_region(mask: npt.NDArray[np.float32], size: int) -> npt.NDArray[np.flo
     dilate = max(1, size // 32)
     if dilate > 1:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (dilate, dilate))
-        mask = cv2.dilate(mask, kernel, iterations=1)
+        mask = np.asarray(cv2.dilate(mask, kernel, iterations=1), dtype=np.float32)
     blur = max(1, size // 16)
     blur += 1 - blur % 2
     if blur > 1:
-        mask = cv2.GaussianBlur(mask, (blur, blur), 0)
+        mask = np.asarray(cv2.GaussianBlur(mask, (blur, blur), 0), dtype=np.float32)
     return np.clip(mask, 0.0, 1.0).astype(np.float32)
 
 

@@ -87,7 +87,7 @@ def combine_masks(masks: Sequence[Any], mode: CombineMode | str = CombineMode.PR
             np.minimum(out, arr, out=out)
         else:
             np.maximum(out, arr, out=out)
-    return out
+    return np.asarray(out, dtype=np.float32)
 
 
 def mask_confidence(prob: Any) -> float:

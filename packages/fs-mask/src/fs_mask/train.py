@@ -269,7 +269,7 @@ def train_xseg(faceset: Any, config: XSegTrainConfig | None = None) -> XSegTrain
         y = torch.from_numpy(yb).to(device)[:, None]
         loss = F.binary_cross_entropy_with_logits(model(x), y)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
         step += 1
         losses.append(float(loss.detach()))

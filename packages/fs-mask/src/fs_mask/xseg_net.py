@@ -124,7 +124,8 @@ class ConvBlock(nn.Module):
         self.act = TLU(cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.norm(self.conv(x)))
+        out: torch.Tensor = self.act(self.norm(self.conv(x)))
+        return out
 
 
 class UpBlock(nn.Module):
@@ -137,7 +138,8 @@ class UpBlock(nn.Module):
         self.act = TLU(cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.norm(self.conv(x)))
+        out: torch.Tensor = self.act(self.norm(self.conv(x)))
+        return out
 
 
 def _level_channels(base: int, levels: int) -> list[int]:
@@ -191,7 +193,8 @@ class XSegNet(nn.Module):
         x = self.dense2(self.dense1(x.flatten(1))).view(n, -1, self.side, self.side)
         for up, block, skip in zip(self.ups, self.dec, reversed(skips), strict=True):
             x = block(torch.cat([up(x), skip], dim=1))
-        return self.out(x)
+        logits: torch.Tensor = self.out(x)
+        return logits
 
 
 _Factory = Callable[..., nn.Module]
@@ -238,7 +241,7 @@ def create_segmenter(name: str = "xseg", config: Any = None, **options: Any) -> 
     elif isinstance(config, dict):
         fields = dict(config)
     elif isinstance(config, cfg_type):
-        fields = dataclasses.asdict(config)
+        fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(cfg_type)}
     else:
         raise MaskError(f"config: expected {cfg_type.__name__} or dict, got {type(config).__name__}")
     fields.update(options)
