@@ -1,10 +1,68 @@
-"""fs-train: the training loop for the fs face-swap toolkit.
+"""fs-train: the pure-torch training loop of the fs face-swap toolkit.
 
-Only the error type exists yet; the capability is tracked in the project's issue #8.
+``Trainer(TrainConfig(src=..., dst=..., out_dir=...)).fit()`` trains a fs-models autoencoder on two
+facesets with DFL-style augmentation and losses, gradient accumulation, LR schedules, mixed precision, EMA,
+DDP under torchrun, crash-safe safetensors checkpoints, previews and metrics.
 """
 
-from fs_train.errors import TrainError
+from fs_train.checkpoint import TrainState, load_checkpoint, save_checkpoint
+from fs_train.config import (
+    AugmentConfig,
+    ClipMode,
+    LossConfig,
+    MaskSource,
+    OptimConfig,
+    OptimizerName,
+    Precision,
+    Schedule,
+    TrainConfig,
+)
+from fs_train.data import Batch, FaceSource, PairSampler, open_pair
+from fs_train.errors import CheckpointError, ConfigError, DataError, DivergedError, TrainError
+from fs_train.losses import dssim, reconstruction_losses, style_loss
+from fs_train.optim import EMA, AdaBelief, AutoClip, LRDropout, build_optimizer, lr_factor
+from fs_train.preview import MetricsLog, loss_plot, preview_grid
+from fs_train.trainer import FitResult, StepInfo, StopReason, Trainer
 
 __version__ = "0.1.0"
 
-__all__ = ["TrainError", "__version__"]
+__all__ = [
+    "EMA",
+    "AdaBelief",
+    "AugmentConfig",
+    "AutoClip",
+    "Batch",
+    "CheckpointError",
+    "ClipMode",
+    "ConfigError",
+    "DataError",
+    "DivergedError",
+    "FaceSource",
+    "FitResult",
+    "LRDropout",
+    "LossConfig",
+    "MaskSource",
+    "MetricsLog",
+    "OptimConfig",
+    "OptimizerName",
+    "PairSampler",
+    "Precision",
+    "Schedule",
+    "StepInfo",
+    "StopReason",
+    "TrainConfig",
+    "TrainError",
+    "TrainState",
+    "Trainer",
+    "__version__",
+    "build_optimizer",
+    "dssim",
+    "load_checkpoint",
+    "loss_plot",
+    "lr_factor",
+    "open_pair",
+    "preview_grid",
+    "reconstruction_losses",
+    "save_checkpoint",
+    "style_loss",
+]

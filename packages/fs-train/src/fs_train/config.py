@@ -1,0 +1,417 @@
+"""Training configuration: frozen, validated dataclasses with a JSON round trip.
+
+:class:`TrainConfig` holds everything ``Trainer(config).fit()`` needs: the facesets, the model, the data
+augmentation (:class:`AugmentConfig`), the loss weights (:class:`LossConfig`), the optimiser and LR schedule
+(:class:`OptimConfig`), precision, EMA, checkpoint / preview / log cadence and the stop conditions. A bad
+value raises :class:`~fs_train.errors.ConfigError` naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import math
+import types
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fs_train.errors import ConfigError
+
+__all__ = [
+    "AugmentConfig",
+    "ClipMode",
+    "LossConfig",
+    "MaskSource",
+    "OptimConfig",
+    "OptimizerName",
+    "Precision",
+    "Schedule",
+    "TrainConfig",
+]
+
+T = TypeVar("T")
+
+
+class OptimizerName(str, enum.Enum):
+    """Which optimiser updates the weights."""
+
+    ADAMW = "adamw"
+    NADAM = "nadam"
+    ADABELIEF = "adabelief"
+
+
+class Schedule(str, enum.Enum):
+    """LR schedule after the linear warmup."""
+
+    CONSTANT = "constant"
+    COSINE = "cosine"
+    """Cosine decay to ``min_lr_ratio * lr`` at the last step (or at the end of each cycle with restarts)."""
+
+
+class ClipMode(str, enum.Enum):
+    """Gradient clipping."""
+
+    NONE = "none"
+    NORM = "norm"
+    """Clip the global L2 norm to ``clip_norm``."""
+    AUTO = "auto"
+    """AutoClip (Seetharaman et al. 2020): clip to the ``autoclip_percentile`` of the norms seen so far."""
+
+
+class Precision(str, enum.Enum):
+    """Numeric precision of the forward/backward pass (weights and optimiser state stay float32)."""
+
+    FP32 = "fp32"
+    BF16 = "bf16"
+    """bfloat16 autocast (no loss scaling needed)."""
+    FP16 = "fp16"
+    """float16 autocast with a dynamic GradScaler."""
+
+
+class MaskSource(str, enum.Enum):
+    """Where each face's training mask comes from."""
+
+    STORED_OR_HULL = "stored_or_hull"
+    """The mask stored in the faceset when the face has one, else the landmark hull (fs-mask)."""
+    STORED = "stored"
+    """Only stored masks; a face without one is an error before training starts."""
+    HULL = "hull"
+    """Always the landmark hull, ignoring stored masks."""
+
+
+def _coerce(cls: type[enum.Enum], value: Any, name: str) -> Any:
+    if isinstance(value, cls):
+        return value
+    key = str(value).strip().lower()
+    for m in cls:
+        if m.value == key or m.name.lower() == key:
+            return m
+    known = ", ".join(str(m.value) for m in cls)
+    raise ConfigError(f"{name}: unknown value {value!r}; known: {known}")
+
+
+def _check(ok: bool, name: str, want: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{name}: expected {want}, got {value!r}")
+
+
+def _num(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
+
+
+class _Base:
+    """Enum coercion, JSON round trip for the config dataclasses."""
+
+    def _enums(self) -> None:
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            default = f.default
+            if isinstance(default, enum.Enum):
+                object.__setattr__(self, f.name, _coerce(type(default), getattr(self, f.name), f.name))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (enums as values, nested configs as dicts, paths as strings)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            if isinstance(v, _Base):
+                v = v.to_dict()
+            elif isinstance(v, enum.Enum):
+                v = v.value
+            elif isinstance(v, Path):
+                v = str(v)
+            elif isinstance(v, Mapping):
+                v = dict(v)
+            elif isinstance(v, tuple):
+                v = list(v)
+            out[f.name] = v
+        return out
+
+    @classmethod
+    def from_dict(cls: type[T], values: Mapping[str, Any]) -> T:
+        """Build from a dict such as :meth:`to_dict` returns; unknown keys raise :class:`ConfigError`."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise ConfigError(f"{cls.__name__} has no field(s) {', '.join(unknown)}; fields: {', '.join(fields)}")
+        kw: dict[str, Any] = {}
+        for k, v in values.items():
+            default = fields[k].default_factory if fields[k].default is dataclasses.MISSING else fields[k].default
+            sub = default() if callable(default) and not isinstance(default, type) else default
+            if isinstance(sub, _Base) and isinstance(v, Mapping):
+                v = type(sub).from_dict(v)
+            elif isinstance(sub, tuple) and isinstance(v, list):
+                v = tuple(v)
+            kw[k] = v
+        return cls(**kw)
+
+    def to_json(self) -> str:
+        """The config as JSON text (sorted keys)."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig(_Base):
+    """DFL-style sample augmentation (defaults are DFL SAEHD's).
+
+    Attributes:
+        random_warp: grid-noise warp of the network *input* only (off in pretraining).
+        rotation: max absolute rotation in degrees of the shared random affine (input and target).
+        scale: relative scale range ``[-scale, +scale]`` of the shared affine (DFL SAEHD: 0.15).
+        shift: max shift as a fraction of the side (DFL: 0.05).
+        flip_src / flip_dst: random horizontal flip (probability 0.4, as DFL) per side.
+        src_scale: src face scale modifier in percent (-50..50): src samples are zoomed by
+            ``1 + src_scale / 100`` about the centre (input, target and masks alike), to match a src faceset
+            whose faces are cut tighter or looser than dst's.
+        color_jitter: brightness/contrast jitter amplitude in [0, 0.5] (0 off), input and target alike.
+        hsv_power: random hue/saturation/value shift of the src *input* (DFL's random_hsv_power, 0..0.3).
+        uniform_yaw: sample faces uniformly over ``yaw_bins`` yaw bins (helps rare profile faces).
+        yaw_bins: number of yaw bins for ``uniform_yaw``.
+    """
+
+    random_warp: bool = True
+    rotation: float = 10.0
+    scale: float = 0.15
+    shift: float = 0.05
+    flip_src: bool = True
+    flip_dst: bool = True
+    src_scale: float = 0.0
+    color_jitter: float = 0.0
+    hsv_power: float = 0.0
+    uniform_yaw: bool = False
+    yaw_bins: int = 32
+
+    def __post_init__(self) -> None:
+        for name, hi in (("rotation", 180.0), ("scale", 0.9), ("shift", 0.5), ("color_jitter", 0.5)):
+            v = getattr(self, name)
+            _check(_num(v) and 0.0 <= v <= hi, name, f"a number in [0, {hi}]", v)
+        _check(_num(self.src_scale) and -50 <= self.src_scale <= 50, "src_scale", "a number in [-50, 50]", self.src_scale)
+        _check(_num(self.hsv_power) and 0 <= self.hsv_power <= 0.3, "hsv_power", "a number in [0, 0.3]", self.hsv_power)
+        _check(isinstance(self.yaw_bins, int) and 1 <= self.yaw_bins <= 512, "yaw_bins", "an int in 1..512", self.yaw_bins)
+        for name in ("random_warp", "flip_src", "flip_dst", "uniform_yaw"):
+            _check(isinstance(getattr(self, name), bool), name, "a bool", getattr(self, name))
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig(_Base):
+    """Loss terms and weights (DFL SAEHD's at the defaults; see :mod:`fs_train.losses`).
+
+    Attributes:
+        dssim_weight: weight of the DSSIM term (DFL: 10). Below ``two_window_from`` px one window of
+            ``resolution / 11.6``; at or above it half the weight on that window and half on ``resolution / 23.2``.
+        mse_weight: weight of the pixel MSE (DFL: 10).
+        two_window_from: resolution from which the two-window DSSIM is used (DFL: 256).
+        masked: multiply prediction and target by the (blurred) face mask before the image terms.
+        mask_source: where face masks come from (:class:`MaskSource`).
+        mask_weight: weight of the MSE between the predicted and the target mask (DFL: 10; 0 off).
+        eyes_mouth_weight: L1 weight inside the eyes/mouth region mask (DFL's priority: 300; 0 off).
+        gan_power: weight of the generator's GAN loss (0 off; DFL typical 0.1). Adds a U-Net PatchGAN
+            discriminator from fs-models trained alongside.
+        gan_patch_size: discriminator patch size (0: ``resolution // 8``, DFL's default).
+        gan_dims: discriminator base channels (DFL: 16).
+        face_style_weight: DFL face style power (0..100; mean/std match of the swap to dst inside the mask).
+        bg_style_weight: DFL background style power (0..100; swap vs dst outside the mask).
+    """
+
+    dssim_weight: float = 10.0
+    mse_weight: float = 10.0
+    two_window_from: int = 256
+    masked: bool = True
+    mask_source: MaskSource = MaskSource.STORED_OR_HULL
+    mask_weight: float = 10.0
+    eyes_mouth_weight: float = 0.0
+    gan_power: float = 0.0
+    gan_patch_size: int = 0
+    gan_dims: int = 16
+    face_style_weight: float = 0.0
+    bg_style_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._enums()
+        for name in ("dssim_weight", "mse_weight", "mask_weight", "eyes_mouth_weight", "gan_power"):
+            v = getattr(self, name)
+            _check(_num(v) and v >= 0, name, "a finite number >= 0", v)
+        for name in ("face_style_weight", "bg_style_weight"):
+            v = getattr(self, name)
+            _check(_num(v) and 0 <= v <= 100, name, "a number in [0, 100]", v)
+        _check(isinstance(self.masked, bool), "masked", "a bool", self.masked)
+        _check(isinstance(self.two_window_from, int) and self.two_window_from >= 1, "two_window_from", "int >= 1", self.two_window_from)
+        _check(isinstance(self.gan_patch_size, int) and self.gan_patch_size >= 0, "gan_patch_size", "int >= 0", self.gan_patch_size)
+        _check(isinstance(self.gan_dims, int) and self.gan_dims >= 1, "gan_dims", "int >= 1", self.gan_dims)
+        if self.dssim_weight == 0 and self.mse_weight == 0:
+            raise ConfigError("dssim_weight and mse_weight are both 0: nothing would train the reconstructions")
+
+    @property
+    def needs_stored_masks(self) -> bool:
+        """Whether every face must carry a stored mask."""
+        return self.mask_source is MaskSource.STORED and (self.masked or self.mask_weight > 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig(_Base):
+    """Optimiser, LR schedule, clipping and LR dropout.
+
+    Attributes:
+        name: ``adamw``, ``nadam`` (torch's) or ``adabelief`` (fs-train's).
+        lr: peak learning rate (DFL: 5e-5).
+        betas: Adam betas (DFL: 0.9, 0.999).
+        eps: denominator epsilon.
+        weight_decay: decoupled weight decay (0 off).
+        lr_dropout: probability that a weight's update is *kept* each step (DFL's LR dropout: 0.3; 1.0 off).
+        warmup_steps: linear warmup from 0 to ``lr`` over these steps.
+        schedule: ``constant`` or ``cosine`` after the warmup.
+        min_lr_ratio: cosine floor as a fraction of ``lr``.
+        restart_period: cosine with warm restarts: cycle length in steps after the warmup (0: one cycle over
+            the whole run).
+        restart_mult: each cycle is this many times longer than the previous one.
+        clip: ``none``, ``norm`` (global norm to ``clip_norm``) or ``auto`` (AutoClip).
+        clip_norm: max global gradient norm for ``norm``.
+        autoclip_percentile: percentile of the gradient-norm history AutoClip clips to.
+    """
+
+    name: OptimizerName = OptimizerName.ADAMW
+    lr: float = 5e-5
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-7
+    weight_decay: float = 0.0
+    lr_dropout: float = 1.0
+    warmup_steps: int = 0
+    schedule: Schedule = Schedule.CONSTANT
+    min_lr_ratio: float = 0.0
+    restart_period: int = 0
+    restart_mult: float = 1.0
+    clip: ClipMode = ClipMode.NONE
+    clip_norm: float = 1.0
+    autoclip_percentile: float = 10.0
+
+    def __post_init__(self) -> None:
+        self._enums()
+        _check(_num(self.lr) and self.lr > 0, "lr", "a number > 0", self.lr)
+        b = tuple(self.betas)
+        _check(len(b) == 2 and all(_num(x) and 0 <= x < 1 for x in b), "betas", "two numbers in [0, 1)", self.betas)
+        object.__setattr__(self, "betas", (float(b[0]), float(b[1])))
+        _check(_num(self.eps) and self.eps > 0, "eps", "a number > 0", self.eps)
+        _check(_num(self.weight_decay) and self.weight_decay >= 0, "weight_decay", "a number >= 0", self.weight_decay)
+        _check(_num(self.lr_dropout) and 0 < self.lr_dropout <= 1, "lr_dropout", "a number in (0, 1]", self.lr_dropout)
+        _check(isinstance(self.warmup_steps, int) and self.warmup_steps >= 0, "warmup_steps", "int >= 0", self.warmup_steps)
+        _check(_num(self.min_lr_ratio) and 0 <= self.min_lr_ratio <= 1, "min_lr_ratio", "in [0, 1]", self.min_lr_ratio)
+        _check(isinstance(self.restart_period, int) and self.restart_period >= 0, "restart_period", "int >= 0", self.restart_period)
+        _check(_num(self.restart_mult) and self.restart_mult >= 1, "restart_mult", "a number >= 1", self.restart_mult)
+        _check(_num(self.clip_norm) and self.clip_norm > 0, "clip_norm", "a number > 0", self.clip_norm)
+        p = self.autoclip_percentile
+        _check(_num(p) and 0 < p <= 100, "autoclip_percentile", "a number in (0, 100]", p)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(_Base):
+    """Everything one training run needs.
+
+    Attributes:
+        src / dst: faceset folders (fs-faceset); same face size and face type.
+        out_dir: where checkpoints, previews, metrics and the loss plot go.
+        model: fs-models registry name (``"df"``, ``"liae"``, ...).
+        model_config: overrides of the model's preset config (``resolution``, ``ae_dims``, ...); the face type
+            defaults to the facesets'.
+        batch_size: faces per side per micro-batch (per rank under DDP).
+        accum_steps: micro-batches per optimiser step (gradient accumulation).
+        steps: target number of optimiser steps (the run stops there).
+        time_budget_s: stop after this many seconds of wall time (0: no limit).
+        seed: seeds the weights, sampling, augmentation and LR dropout.
+        precision: ``fp32``, ``bf16`` or ``fp16``.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        ema_decay: EMA of the weights (0 off; e.g. 0.999); previews and the exported model use the EMA.
+        max_bad_steps: stop with an error after this many steps with a NaN/inf loss or gradient (each is skipped).
+        pretrain: DFL pretraining mode: random warp off, flips on, GAN/styles/LR dropout off, uniform yaw on.
+        init_weights: an fs-models checkpoint to start from (all weights, or ``load_parts``).
+        load_parts: submodules to take from ``init_weights`` (empty: all).
+        freeze_parts: submodules whose weights are not trained (e.g. ``("encoder",)``).
+        workers: sample-generator processes (0: in the training process).
+        prefetch: batches queued ahead per worker.
+        save_every / preview_every / log_every: cadence in steps (0 off; a final save always happens).
+        keep_backups: rotating backups of the training checkpoint.
+        preview_count: faces per preview grid.
+        resume: continue from ``out_dir``'s checkpoint when there is one.
+        tensorboard: also write TensorBoard scalars when ``torch.utils.tensorboard`` is importable.
+    """
+
+    src: Path = Path()
+    dst: Path = Path()
+    out_dir: Path = Path("train-out")
+    model: str = "df"
+    model_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    batch_size: int = 8
+    accum_steps: int = 1
+    steps: int = 1000
+    time_budget_s: float = 0.0
+    seed: int = 0
+    precision: Precision = Precision.FP32
+    device: str = "auto"
+    ema_decay: float = 0.0
+    max_bad_steps: int = 10
+    pretrain: bool = False
+    init_weights: Path | None = None
+    load_parts: tuple[str, ...] = ()
+    freeze_parts: tuple[str, ...] = ()
+    augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
+    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    workers: int = 0
+    prefetch: int = 2
+    save_every: int = 500
+    preview_every: int = 500
+    log_every: int = 10
+    keep_backups: int = 2
+    preview_count: int = 4
+    resume: bool = True
+    tensorboard: bool = False
+
+    def __post_init__(self) -> None:
+        self._enums()
+        for name in ("src", "dst", "out_dir"):
+            object.__setattr__(self, name, Path(getattr(self, name)))
+        if self.init_weights is not None:
+            object.__setattr__(self, "init_weights", Path(self.init_weights))
+        _check(isinstance(self.model, str) and bool(self.model), "model", "a registry name", self.model)
+        _check(isinstance(self.model_config, Mapping), "model_config", "a mapping of config overrides", self.model_config)
+        object.__setattr__(self, "model_config", types.MappingProxyType(dict(self.model_config)))
+        ints = {"batch_size": 1, "accum_steps": 1, "steps": 1, "max_bad_steps": 1, "workers": 0, "prefetch": 1}
+        ints |= {"save_every": 0, "preview_every": 0, "log_every": 0, "keep_backups": 0, "preview_count": 1}
+        for name, lo in ints.items():
+            v = getattr(self, name)
+            _check(isinstance(v, int) and not isinstance(v, bool) and v >= lo, name, f"an int >= {lo}", v)
+        _check(isinstance(self.seed, int) and 0 <= self.seed < 2**63, "seed", "an int in [0, 2^63)", self.seed)
+        _check(_num(self.time_budget_s) and self.time_budget_s >= 0, "time_budget_s", "a number >= 0", self.time_budget_s)
+        _check(_num(self.ema_decay) and 0 <= self.ema_decay < 1, "ema_decay", "a number in [0, 1)", self.ema_decay)
+        for name in ("load_parts", "freeze_parts"):
+            v = tuple(getattr(self, name))
+            _check(all(isinstance(x, str) and x for x in v), name, "a tuple of submodule names", v)
+            object.__setattr__(self, name, v)
+        for name, cls in (("augment", AugmentConfig), ("loss", LossConfig), ("optim", OptimConfig)):
+            v = getattr(self, name)
+            if isinstance(v, Mapping):
+                object.__setattr__(self, name, cls.from_dict(v))
+            _check(isinstance(getattr(self, name), cls), name, f"a {cls.__name__}", v)
+        if self.load_parts and self.init_weights is None:
+            raise ConfigError("load_parts: given without init_weights (which checkpoint should they come from?)")
+        dev = self.device
+        _check(dev in ("auto", "cpu", "cuda") or dev.startswith("cuda:"), "device", "auto, cpu, cuda or cuda:N", dev)
+
+    @property
+    def effective_augment(self) -> AugmentConfig:
+        """The augmentation actually used (pretraining forces random warp off, flips and uniform yaw on)."""
+        if not self.pretrain:
+            return self.augment
+        return dataclasses.replace(self.augment, random_warp=False, flip_src=True, flip_dst=True, uniform_yaw=True, hsv_power=0.0)
+
+    @property
+    def effective_loss(self) -> LossConfig:
+        """The losses actually used (pretraining turns GAN and style terms off)."""
+        if not self.pretrain:
+            return self.loss
+        return dataclasses.replace(self.loss, gan_power=0.0, face_style_weight=0.0, bg_style_weight=0.0)
+
+    @property
+    def effective_lr_dropout(self) -> float:
+        """LR dropout actually used (off in pretraining)."""
+        return 1.0 if self.pretrain else self.optim.lr_dropout

@@ -1,0 +1,407 @@
+"""The training loop: ``Trainer(config).fit()`` in plain torch (no Lightning, no Accelerate).
+
+One optimiser step = ``accum_steps`` micro-batches (loss scaled by ``1 / accum_steps``; under DDP the
+gradient all-reduce runs only on the last one), optional unscale (fp16), gradient norm + clipping, NaN/inf
+guard, LR from the schedule, optimiser step with LR dropout, EMA update, then the discriminator's step when
+the GAN is on. Rank 0 writes checkpoints, previews, metrics and the loss plot; a SIGINT/SIGTERM, the time
+budget or a callback's :meth:`Trainer.request_stop` ends the run after the current step, and it saves first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from fs_models import AEOutput, FaceSwapModel, FsModel, save_model
+from fs_train import _state
+from fs_train._dist import DistInfo, all_reduce_max, resolve_device
+from fs_train._loader import BatchLoader
+from fs_train._setup import build_discriminator, build_model, check_resume, needs, trainable_names
+from fs_train.checkpoint import checkpoint_candidates, load_checkpoint, save_checkpoint
+from fs_train.config import ClipMode, Precision, TrainConfig
+from fs_train.data import Batch, PairSampler, open_pair
+from fs_train.errors import DivergedError
+from fs_train.losses import discriminator_loss, gan_generator_loss, reconstruction_losses
+from fs_train.optim import EMA, AutoClip, LRDropout, build_optimizer, lr_factor
+from fs_train.preview import MetricsLog, loss_plot, preview_grid, write_png
+
+__all__ = ["FitResult", "StepInfo", "StopReason", "Trainer"]
+
+CHECKPOINT = "checkpoint.safetensors"
+MODEL_FILE = "model.safetensors"
+
+
+class StopReason(str, enum.Enum):
+    """Why :meth:`Trainer.fit` returned."""
+
+    TARGET = "target_steps"
+    TIME = "time_budget"
+    SIGNAL = "signal"
+    REQUEST = "request"
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What one optimiser step did (passed to callbacks on rank 0)."""
+
+    step: int
+    total_steps: int
+    loss: float
+    parts: dict[str, float]
+    lr: float
+    grad_norm: float
+    samples_per_s: float
+    elapsed_s: float
+    skipped: bool
+    bad_steps: int
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """The end of a :meth:`Trainer.fit` call."""
+
+    step: int
+    stopped_by: StopReason
+    checkpoint: Path | None
+    final_loss: float
+    history: list[tuple[int, float]] = field(repr=False, default_factory=list)
+
+
+class Trainer:
+    """Train a face-swap autoencoder on two facesets; see the module docs and :class:`TrainConfig`.
+
+    All bad input (facesets, model config, masks, checkpoints) raises here, in the constructor.
+
+    Args:
+        config: the run's configuration.
+        callbacks: called with a :class:`StepInfo` after every step on rank 0 (e.g. the CLI's progress bar).
+    """
+
+    def __init__(self, config: TrainConfig, callbacks: Sequence[Callable[[StepInfo], None]] = ()) -> None:
+        self.config = config
+        self.callbacks = list(callbacks)
+        self.device = resolve_device(config.device)
+        self.sources = open_pair(config.src, config.dst, config.effective_loss)
+        self.model: FaceSwapModel = build_model(config, self.sources).to(self.device)
+        self.resolution = self.model.resolution
+        self.disc: FsModel | None = build_discriminator(config, self.resolution)
+        if self.disc is not None:
+            self.disc.to(self.device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = build_optimizer(self.params, config.optim)
+        self.d_optimizer = build_optimizer(list(self.disc.parameters()), config.optim) if self.disc else None
+        self.lr_dropout = LRDropout(self.params, config.effective_lr_dropout, config.seed)
+        self.autoclip = AutoClip(config.optim.autoclip_percentile) if config.optim.clip is ClipMode.AUTO else None
+        self.ema = EMA(self.model, config.ema_decay) if config.ema_decay > 0 else None
+        fp16 = config.precision is Precision.FP16
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
+        self.step = 0
+        self.counter = 0
+        self.bad_steps = 0
+        self.history: list[tuple[int, float, float, float]] = []
+        self.elapsed_before = 0.0
+        self._trainable = trainable_names(self.model)
+        self.checkpoint_path = config.out_dir / CHECKPOINT
+        resumed = None
+        if config.resume and checkpoint_candidates(self.checkpoint_path):
+            resumed = load_checkpoint(self.checkpoint_path)
+            check_resume(resumed, config, self.model, self._trainable, self.disc is not None)
+            _state.restore(self, resumed)
+        self.resumed_from = resumed.path if resumed else None
+        # -- past this point the input has been accepted; now join the process group and start loading
+        self.dist = DistInfo.setup(self.device)
+        self.ddp: torch.nn.Module = self.model
+        self.d_ddp: torch.nn.Module | None = self.disc
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp = DDP(self.model, device_ids=ids)
+            if self.disc is not None:
+                self.d_ddp = DDP(self.disc, device_ids=ids)
+        masks, em = needs(config)
+        spec = {
+            "src": str(config.src), "dst": str(config.dst), "loss": config.effective_loss.to_dict(),
+            "augment": config.effective_augment.to_dict(), "resolution": self.resolution,
+            "batch_size": config.batch_size, "seed": config.seed, "rank": self.dist.rank,
+            "world": self.dist.world, "need_masks": masks, "need_em": em,
+        }  # fmt: skip
+        sampler = PairSampler(
+            self.sources, config.effective_augment, self.resolution, config.batch_size, config.seed,
+            rank=self.dist.rank, world=self.dist.world, need_masks=masks, need_em=em,
+        )  # fmt: skip
+        self.loader = BatchLoader(spec, workers=config.workers, prefetch=config.prefetch, start=self.counter,
+                                  sampler=sampler if config.workers == 0 else None)  # fmt: skip
+        self._stop: StopReason | None = None
+        self._preview: Batch | None = None
+        self.metrics: MetricsLog | None = None
+        self._tb: Any = None
+        if self.dist.is_main:
+            config.out_dir.mkdir(parents=True, exist_ok=True)
+            _state.write_json(config.out_dir / "config.json", config.to_dict())
+            self.metrics = MetricsLog(config.out_dir / "metrics.jsonl", self.step if resumed else None)
+            self._tb = _state.tensorboard_writer(config) if config.tensorboard else None
+
+    # -- public API -----------------------------------------------------------------------------------------
+    @property
+    def lr(self) -> float:
+        """The learning rate the next step will use."""
+        return self.config.optim.lr * lr_factor(self.step, self.config.steps, self.config.optim)
+
+    def request_stop(self) -> None:
+        """Ask :meth:`fit` to save and return after the current step (safe from callbacks and signal handlers)."""
+        self._stop = StopReason.REQUEST
+
+    def next_micro_batch(self) -> Batch:
+        """The next micro-batch from the loader, on the training device."""
+        arrays = self.loader.get()
+        self.counter += 1
+        return Batch.from_arrays(arrays, self.device)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        p = self.config.precision
+        if p is Precision.FP32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16 if p is Precision.BF16 else torch.float16)
+
+    def compute_gradients(self, micro_batches: Sequence[Batch]) -> dict[str, float]:
+        """Forward + backward over ``micro_batches``, leaving the mean gradient in ``.grad`` (and the disc's).
+
+        Each micro-batch's loss is divided by their count, so N micro-batches of B give the gradient of one
+        batch of N * B; under DDP the non-final backward passes skip the all-reduce (``no_sync``).
+        Returns the loss parts averaged over the micro-batches.
+        """
+        n = len(micro_batches)
+        cfg = self.config.effective_loss
+        sums: dict[str, torch.Tensor] = {}
+        fakes: list[tuple[torch.Tensor, torch.Tensor]] = []
+        if self.disc is not None:
+            self.disc.requires_grad_(False)
+        for i, b in enumerate(micro_batches):
+            sync = i == n - 1
+            ctx = self.ddp.no_sync() if isinstance(self.ddp, DDP) and not sync else contextlib.nullcontext()
+            with ctx:
+                with self._autocast():
+                    out: AEOutput = self.ddp(b.warped_src, b.warped_dst)
+                    total, parts, extras = reconstruction_losses(out, b, cfg)
+                    if self.disc is not None:
+                        g_loss, fake = gan_generator_loss(self.disc, out, b, extras, cfg)
+                        total = total + g_loss
+                        parts["gan"] = g_loss
+                        blur = extras.get("src_mask_blur")
+                        fakes.append((b.target_src * blur if blur is not None else b.target_src, fake))
+                self.scaler.scale(total / n).backward()
+            parts["loss"] = total
+            for k, v in parts.items():
+                sums[k] = sums.get(k, torch.zeros((), device=self.device)) + v.detach().float() / n
+        if self.disc is not None and self.d_ddp is not None:
+            self.disc.requires_grad_(True)
+            for i, (real, fake) in enumerate(fakes):
+                ctx = self.d_ddp.no_sync() if isinstance(self.d_ddp, DDP) and i < n - 1 else contextlib.nullcontext()
+                with ctx, self._autocast():
+                    d_loss = discriminator_loss(self.d_ddp, real, fake)
+                self.scaler.scale(d_loss / n).backward()
+                sums["disc"] = sums.get("disc", torch.zeros((), device=self.device)) + d_loss.detach().float() / n
+        keys = sorted(sums)
+        values = torch.stack([sums[k] for k in keys]).tolist()
+        return dict(zip(keys, values))
+
+    def _clip(self) -> float:
+        clip = self.config.optim.clip
+        if self.scaler.is_enabled():
+            self.scaler.unscale_(self.optimizer)
+        limit = self.config.optim.clip_norm if clip is ClipMode.NORM else math.inf
+        norm = float(torch.nn.utils.clip_grad_norm_(self.params, limit, foreach=True))
+        if self.autoclip is not None and math.isfinite(norm):
+            thr = self.autoclip.threshold(norm)
+            if norm > thr:
+                torch._foreach_mul_([p.grad for p in self.params if p.grad is not None], thr / (norm + 1e-6))
+        return norm
+
+    def train_step(self, micro_batches: Sequence[Batch] | None = None) -> StepInfo:
+        """One optimiser step over ``accum_steps`` micro-batches from the loader (or the ones given)."""
+        t0 = time.perf_counter()
+        if micro_batches is None:
+            micro_batches = [self.next_micro_batch() for _ in range(self.config.accum_steps)]
+        parts = self.compute_gradients(micro_batches)
+        norm = self._clip()
+        loss = parts["loss"]
+        local_bad = not math.isfinite(loss) or (not math.isfinite(norm) and not self.scaler.is_enabled())
+        bad = all_reduce_max(float(local_bad), self.dist, self.device) > 0
+        lr = self.lr
+        if bad:
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.d_optimizer is not None:
+                self.d_optimizer.zero_grad(set_to_none=True)
+            self.bad_steps += 1
+            if self.bad_steps >= self.config.max_bad_steps:
+                raise DivergedError(
+                    f"{self.bad_steps} steps with a NaN/inf loss or gradient (max_bad_steps="
+                    f"{self.config.max_bad_steps}); the last good checkpoint is {self.checkpoint_path}"
+                )
+        else:
+            for opt in (self.optimizer, self.d_optimizer):
+                if opt is not None:
+                    for g in opt.param_groups:
+                        g["lr"] = lr
+            self.lr_dropout.before_step()
+            self.scaler.step(self.optimizer)
+            self.lr_dropout.after_step()
+            if self.d_optimizer is not None:
+                self.scaler.step(self.d_optimizer)
+            self.scaler.update()
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.d_optimizer is not None:
+                self.d_optimizer.zero_grad(set_to_none=True)
+            if self.ema is not None:
+                self.ema.update(self.model)
+            self.step += 1
+            self.history.append((self.step, loss, parts.get("src", math.nan), parts.get("dst", math.nan)))
+        dt = time.perf_counter() - t0
+        n = micro_batches[0].target_src.shape[0] * len(micro_batches) * self.dist.world
+        return StepInfo(self.step, self.config.steps, loss, parts, lr, norm, n / max(dt, 1e-9), dt, bad, self.bad_steps)
+
+    # -- the loop -------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            self._stop = StopReason.SIGNAL
+
+        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+    def fit(self) -> FitResult:
+        """Train until ``steps``, the time budget, a signal or :meth:`request_stop`; save and return."""
+        cfg = self.config
+        start = time.perf_counter()
+        reason = StopReason.TARGET
+        info: StepInfo | None = None
+        path: Path | None = None
+        try:
+            with self._signals():
+                if self.metrics is not None:
+                    self.metrics.write({"event": "start", "step": self.step, "resumed": str(self.resumed_from),
+                                        "world": self.dist.world, "device": str(self.device), **self.loader.sampler.describe()})  # fmt: skip
+                while self.step < cfg.steps:
+                    info = self.train_step()
+                    elapsed = time.perf_counter() - start
+                    if self.dist.is_main:
+                        self._after_step(info, elapsed)
+                    s = self.step
+                    if cfg.save_every and not info.skipped and s % cfg.save_every == 0 and s < cfg.steps:
+                        self.save()
+                    over = cfg.time_budget_s > 0 and elapsed >= cfg.time_budget_s
+                    code = {None: 0, StopReason.SIGNAL: 1, StopReason.REQUEST: 2}[self._stop] if not over else 3
+                    code = int(all_reduce_max(float(code), self.dist, self.device))
+                    if code:
+                        reason = {1: StopReason.SIGNAL, 2: StopReason.REQUEST, 3: StopReason.TIME}[code]
+                        break
+                self.elapsed_before += time.perf_counter() - start
+                path = self.save()
+                if self.dist.is_main:
+                    self.write_preview()
+                    self.write_loss_plot()
+                    if self.metrics is not None:
+                        self.metrics.write({"event": "stop", "step": self.step, "reason": reason.value})
+        finally:
+            self.close()
+        final = info.loss if info is not None else math.nan
+        return FitResult(self.step, reason, path, final, [(s, loss) for s, loss, _, _ in self.history])
+
+    def _after_step(self, info: StepInfo, elapsed: float) -> None:
+        cfg = self.config
+        for cb in self.callbacks:
+            cb(info)
+        s = self.step
+        if self.metrics is not None and cfg.log_every and (s % cfg.log_every == 0 or info.skipped):
+            rec = {"step": s, "time": round(elapsed, 3), "lr": info.lr, "grad_norm": info.grad_norm,
+                   "samples_per_s": info.samples_per_s, "skipped": info.skipped, "bad_steps": info.bad_steps}  # fmt: skip
+            rec.update({f"loss/{k}": v for k, v in info.parts.items()})
+            self.metrics.write(rec)
+            if self._tb is not None:
+                for k, v in rec.items():
+                    if isinstance(v, float):
+                        self._tb.add_scalar(k, v, s)
+        if info.skipped:
+            return
+        if cfg.preview_every and s % cfg.preview_every == 0:
+            self.write_preview()
+            self.write_loss_plot()
+
+    # -- state, previews --------------------------------------------------------------------------------------
+    def save(self) -> Path | None:
+        """Write the training checkpoint (rank 0; atomic, rotating backups) and export the model; returns the path.
+
+        Under DDP every rank must call it (the RNG states are gathered).
+        """
+        state = _state.collect(self)
+        if not self.dist.is_main:
+            return None
+        save_checkpoint(self.checkpoint_path, state, keep=self.config.keep_backups)
+        with self.ema_weights():
+            save_model(self.model, self.config.out_dir / MODEL_FILE, metadata={"fs_train.step": str(self.step)})
+        return self.checkpoint_path
+
+    @contextlib.contextmanager
+    def ema_weights(self) -> Iterator[None]:
+        """Temporarily put the EMA weights into the model (no-op without EMA)."""
+        if self.ema is None:
+            yield
+            return
+        backup = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.ema.copy_to(self.model)
+        try:
+            yield
+        finally:
+            self.model.load_state_dict(backup)
+
+    def preview_batch(self) -> Batch:
+        """The fixed, un-augmented faces the previews show."""
+        if self._preview is None:
+            self._preview = _state.preview_batch(self)
+        return self._preview
+
+    @torch.no_grad()
+    def write_preview(self) -> Path:
+        """Write ``previews/preview_<step>.png`` and ``preview_latest.png``: src | src->src | dst | dst->dst | swap."""
+        b = self.preview_batch()
+        with self.ema_weights():
+            out = self.model(b.target_src, b.target_dst)
+        grid = preview_grid([b.target_src, out.src_src, b.target_dst, out.dst_dst, out.src_dst])
+        folder = self.config.out_dir / "previews"
+        write_png(folder / f"preview_{self.step:07d}.png", grid)
+        return write_png(folder / "preview_latest.png", grid)
+
+    def write_loss_plot(self) -> Path:
+        """Write ``loss.png`` from the loss history (src, dst and total; log scale)."""
+        h = self.history
+        steps = [x[0] for x in h]
+        series = {"loss": [x[1] for x in h], "src": [x[2] for x in h], "dst": [x[3] for x in h]}
+        return write_png(self.config.out_dir / "loss.png", loss_plot(steps, series))
+
+    def close(self) -> None:
+        """Stop the loader's workers, close the logs and leave the process group (idempotent)."""
+        self.loader.close()
+        if self.metrics is not None:
+            self.metrics.close()
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+        self.dist.close()
