@@ -125,3 +125,23 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+TINY_DF = {"resolution": 32, "ae_dims": 32, "e_dims": 8, "d_dims": 8, "d_mask_dims": 4}
+
+
+@pytest.fixture
+def tiny_config(facesets: tuple[Path, Path], tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A factory of TrainConfigs for a tiny DF-32 on the test facesets, writing under ``tmp_path``."""
+    from fs_train import OptimConfig, TrainConfig
+
+    def make(**kw):  # type: ignore[no-untyped-def]
+        base = {
+            "src": facesets[0], "dst": facesets[1], "out_dir": tmp_path / "run", "model": "df",
+            "model_config": TINY_DF, "batch_size": 4, "steps": 20, "optim": OptimConfig(lr=5e-4),
+            "save_every": 0, "preview_every": 0, "log_every": 5, "seed": 3,
+        }  # fmt: skip
+        base.update(kw)
+        return TrainConfig(**base)
+
+    return make

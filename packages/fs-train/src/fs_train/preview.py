@@ -87,10 +87,13 @@ def loss_plot(
         return np.stack([u, v], axis=1).round().astype(np.int32)
 
     for e in range(math.floor(lo), math.ceil(hi) + 1):
-        if lo <= e <= hi:
-            yy = int(round(top + (hi - e) / (hi - lo) * (h - top - bottom)))
-            cv2.line(img, (left, yy), (w - right, yy), (220, 220, 220), 1)
-            cv2.putText(img, f"1e{e}", (5, yy + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (80, 80, 80), 1)
+        for m in (1, 2, 5):
+            tick = e + math.log10(m)
+            if lo <= tick <= hi:
+                yy = int(round(top + (hi - tick) / (hi - lo) * (h - top - bottom)))
+                cv2.line(img, (left, yy), (w - right, yy), (220, 220, 220) if m > 1 else (170, 170, 170), 1)
+                label = f"{m * 10.0**e:g}"
+                cv2.putText(img, label, (5, yy + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (80, 80, 80), 1)
     cv2.putText(img, f"step {int(x0)}", (left, h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
     cv2.putText(img, f"{int(x1)}", (w - right - 50, h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
     win = max(1, x.size // 100)
