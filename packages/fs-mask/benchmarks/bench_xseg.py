@@ -47,8 +47,8 @@ def test_xseg_train_step_256_batch4(benchmark) -> None:
 
 
 def test_xseg_train_step_64_small_batch8(benchmark) -> None:
-    """One step of the test-sized net (64 px, 8 channels, 3 levels) on 8 faces, as in the learning test."""
-    net = XSegNet(XSegConfig(resolution=64, base_channels=8, levels=3, bottleneck=64))
+    """One step of the test-sized net (64 px, 6 channels, 3 levels) on 8 faces, as in the learning test."""
+    net = XSegNet(XSegConfig(resolution=64, base_channels=6, levels=3, bottleneck=64))
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     x, y = torch.rand(8, 3, 64, 64), (torch.rand(8, 1, 64, 64) > 0.5).float()
     benchmark.pedantic(_train_step, args=(net, opt, x, y), rounds=10, warmup_rounds=2)

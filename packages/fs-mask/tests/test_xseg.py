@@ -148,10 +148,11 @@ def test_xseg_learns_to_cut_out_occluders(occluded_sets: tuple[list, list]) -> N
     torch.set_num_threads(1)  # deterministic and fastest on 2 shared cores
     train, test = occluded_sets
     cfg = XSegTrainConfig(
-        net=XSegConfig(resolution=64, base_channels=8, levels=3, bottleneck=64),
-        steps=400,
+        net=XSegConfig(resolution=64, base_channels=6, levels=3, bottleneck=64),
+        steps=600,
         batch_size=8,
         learning_rate=3e-3,
+        cosine_decay=True,
         augment=AugmentConfig(p_warp=0.2, rotation_deg=5.0, p_blur=0.1, p_jpeg=0.1),
         device="cpu",
     )
@@ -168,4 +169,4 @@ def test_xseg_learns_to_cut_out_occluders(occluded_sets: tuple[list, list]) -> N
     fs_mask.write_preview(artifact_dir("fs-mask") / "xseg_heldout.png", images, target, pred)
     print(f"held-out IoU: hull {iou_hull:.3f}, xseg {iou_xseg:.3f}; lenna hull/xseg {iou_lenna}")
     assert np.mean(res.losses[-50:]) < 0.6 * np.mean(res.losses[:10])
-    assert iou_xseg > iou_hull + 0.025, (iou_hull, iou_xseg)
+    assert iou_xseg > iou_hull + 0.03, (iou_hull, iou_xseg)

@@ -2,8 +2,9 @@
 
 Each sample (aligned face + target mask, both at the training resolution) goes through, in this order:
 
-1. **random background** (``p_background``): pixels outside the target mask are replaced by another face of
-   the set (randomly flipped/shifted), so the net cannot learn "background = whatever is at the border";
+1. **random background** (``p_background``): pixels outside the target mask are mixed (a random 15-100 %
+   of the own background kept, as DFL) with another face of the set (randomly flipped/shifted), so the net
+   cannot learn "background = whatever is at the border";
 2. **geometry**: random rotation / scale / shift and a smooth random **warp** (a coarse grid of normal offsets
    upsampled to a dense remap), plus a horizontal flip; image and mask move together;
 3. **colour**: random HSV shift and random levels (brightness/contrast/gamma);
@@ -140,7 +141,10 @@ def augment_sample(
         bg = background[:, ::-1] if rng.random() < 0.5 else background
         bg = np.roll(bg, tuple(rng.integers(-size // 4, size // 4 + 1, size=2)), axis=(0, 1))
         m3 = mask[..., None]
-        img = np.round(img.astype(np.float32) * m3 + bg.astype(np.float32) * (1.0 - m3)).astype(np.uint8)
+        keep = rng.uniform(0.15, 1.0)  # DFL keeps a random share of the own background: "ghost" mixes too
+        own = img.astype(np.float32)
+        mixed = own * keep + bg.astype(np.float32) * (1.0 - keep)
+        img = np.round(own * m3 + mixed * (1.0 - m3)).astype(np.uint8)
     mx, my = _warp_maps(size, rng, cfg)
     img = np.asarray(cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101), dtype=np.uint8)
     out_mask = cv2.remap(mask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)

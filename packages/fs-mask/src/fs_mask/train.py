@@ -61,6 +61,7 @@ class XSegTrainConfig:
         steps: total optimiser steps (a resumed run continues up to this count).
         batch_size: faces per step.
         learning_rate: Adam's step size.
+        cosine_decay: anneal the step size along a half cosine to 0 at ``steps`` (off: constant, as DFL).
         seed: seed of the data/augmentation RNG and of the initial weights.
         augment: augmentation settings.
         bootstrap / bootstrap_kind: unlabelled-face policy and the landmark mask it uses.
@@ -76,6 +77,7 @@ class XSegTrainConfig:
     steps: int = 1000
     batch_size: int = 8
     learning_rate: float = 1e-4
+    cosine_decay: bool = False
     seed: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     bootstrap: Bootstrap = Bootstrap.AUTO
@@ -264,6 +266,9 @@ def train_xseg(faceset: Any, config: XSegTrainConfig | None = None) -> XSegTrain
 
     model.train()
     while step < cfg.steps:
+        if cfg.cosine_decay:
+            for group in opt.param_groups:
+                group["lr"] = cfg.learning_rate * 0.5 * (1.0 + np.cos(np.pi * step / cfg.steps))
         xb, yb = _batch(images, masks, rng, cfg)
         x = _to_tensor(xb, device)
         y = torch.from_numpy(yb).to(device)[:, None]

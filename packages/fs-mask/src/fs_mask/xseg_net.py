@@ -2,12 +2,14 @@
 
 Shape (for ``resolution`` R, ``base_channels`` C, ``levels`` L; DFL: R=256, C=32, L=6):
 
-- encoder: per level, 2-3 conv blocks (3x3 conv -> Filter Response Normalisation -> TLU, a learned threshold
-  ``max(x, tau)``), then a 4-tap binomial **blur-pool** with stride 2 (anti-aliased downsampling). Channels
-  C, 2C, 4C, 8C, 8C, 8C, ...;
+- encoder: per level, conv blocks (3x3 conv -> Filter Response Normalisation -> TLU, a learned threshold
+  ``max(x, tau)``; 2 blocks on the first three levels, 3 deeper), then a binomial **blur-pool** with stride 2
+  (anti-aliased downsampling; 4 taps on level 0, 3 on level 1, 2 deeper, as DFL). Channels C, 2C, 4C, 8C,
+  8C, 8C, ...;
 - bottleneck: flatten the ``R/2^L`` square, a dense layer to ``bottleneck`` features and back (global context:
   "is there a hand across the face");
-- decoder: per level, a stride-2 transposed conv block, concatenation with the encoder's skip, conv blocks;
+- decoder: per level, a stride-2 transposed conv block (to 4C on the 8C levels, else the level's width),
+  concatenation with the encoder's skip, conv blocks;
 - a 3x3 conv to **one logit** per pixel (``sigmoid`` gives the face probability).
 
 Input: ``N x 3 x R x R`` float32 BGR in [0, 1]. Output: ``N x 1 x R x R`` logits.
@@ -96,21 +98,30 @@ class TLU(nn.Module):
         return torch.maximum(x, self.tau)
 
 
+_BINOMIAL = {2: (1.0, 1.0), 3: (1.0, 2.0, 1.0), 4: (1.0, 3.0, 3.0, 1.0)}
+
+
 class BlurPool(nn.Module):
-    """Anti-aliased stride-2 downsampling: reflect-pad, depthwise 4x4 binomial ([1, 3, 3, 1] outer) filter."""
+    """Anti-aliased stride-2 downsampling: pad, depthwise ``taps x taps`` binomial filter (outer product of
+    ``[1, 1]``, ``[1, 2, 1]`` or ``[1, 3, 3, 1]``), stride 2."""
 
     kernel: torch.Tensor
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, taps: int = 4) -> None:
         super().__init__()
-        a = torch.tensor([1.0, 3.0, 3.0, 1.0])
+        if taps not in _BINOMIAL:
+            raise MaskError(f"BlurPool taps: expected 2, 3 or 4, got {taps!r}")
+        a = torch.tensor(_BINOMIAL[taps])
         k = a[:, None] * a[None, :]
         k = k / k.sum()
         self.register_buffer("kernel", k[None, None].repeat(channels, 1, 1, 1), persistent=False)
         self.channels = channels
+        self.pad = ((taps - 1) // 2, taps // 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.pad(x, (1, 2, 1, 2), mode="reflect" if min(x.shape[-2:]) > 2 else "replicate")
+        lo, hi = self.pad
+        mode = "reflect" if min(x.shape[-2:]) > max(lo, hi) else "replicate"
+        x = F.pad(x, (lo, hi, lo, hi), mode=mode)
         return F.conv2d(x, self.kernel, stride=2, groups=self.channels)
 
 
@@ -158,10 +169,10 @@ class XSegNet(nn.Module):
         self.pools = nn.ModuleList()
         cin = 3
         for i, c in enumerate(chans):
-            n = 2 if i < 2 else 3
+            n = 2 if i < 3 else 3
             blocks = [ConvBlock(cin, c)] + [ConvBlock(c, c) for _ in range(n - 1)]
             self.enc.append(nn.Sequential(*blocks))
-            self.pools.append(BlurPool(c))
+            self.pools.append(BlurPool(c, taps=4 if i == 0 else 3 if i == 1 else 2))
             cin = c
         self.side = cfg.resolution // 2**cfg.levels
         flat = chans[-1] * self.side * self.side
@@ -172,9 +183,9 @@ class XSegNet(nn.Module):
         prev = chans[-1]
         for i in reversed(range(cfg.levels)):
             c = chans[i]
-            up_c = max(c // 2, 4)
+            up_c = c if c < 8 * cfg.base_channels else c // 2
             self.ups.append(UpBlock(prev, up_c))
-            n = 2 if i < 2 else 3
+            n = 2 if i < 3 else 3
             blocks = [ConvBlock(up_c + c, c)] + [ConvBlock(c, c) for _ in range(n - 1)]
             self.dec.append(nn.Sequential(*blocks))
             prev = c
