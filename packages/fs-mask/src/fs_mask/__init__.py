@@ -21,7 +21,15 @@ from fs_mask.landmark_masks import (
 )
 from fs_mask.metrics import iou
 from fs_mask.mix import CombineMode, MaskSource, combine_masks, confident_or, face_mask, mask_confidence
-from fs_mask.polygons import Polygon, PolygonError, PolygonKind, PolygonLabels, labels_from_face, rasterise_face_labels
+from fs_mask.polygons import (
+    Polygon,
+    PolygonError,
+    PolygonKind,
+    PolygonLabels,
+    face_with_labels,
+    labels_from_face,
+    rasterise_face_labels,
+)
 from fs_mask.preview import preview_grid, write_preview
 from fs_mask.train import Bootstrap, XSegTrainConfig, XSegTrainResult, default_device, train_xseg
 from fs_mask.xseg_net import XSegConfig, XSegNet, available_segmenters, create_segmenter, register_segmenter
@@ -57,6 +65,7 @@ __all__ = [
     "eyes_mask",
     "eyes_mouth_mask",
     "face_mask",
+    "face_with_labels",
     "iou",
     "labels_from_face",
     "landmark_mask",

@@ -33,6 +33,7 @@ __all__ = [
     "PolygonError",
     "PolygonKind",
     "PolygonLabels",
+    "face_with_labels",
     "labels_from_face",
     "rasterise_face_labels",
 ]
@@ -209,3 +210,25 @@ def rasterise_face_labels(face: Any, *, allow_self_intersection: bool = False) -
     if not labels:
         return None
     return labels.rasterise(int(face.image.shape[0]))
+
+
+def face_with_labels(face: Any, labels: PolygonLabels) -> Any:
+    """A copy of an :class:`fs_faceset.Face` carrying ``labels`` as ``xseg_include`` / ``xseg_exclude``.
+
+    The record keeps includes and excludes in two tuples, so only labels whose includes all come before their
+    excludes survive unchanged; others would rasterise differently once stored.
+
+    Raises:
+        PolygonError: an include polygon follows an exclude polygon (the order cannot be stored), or a polygon
+            lies wholly outside the face.
+    """
+    import dataclasses
+
+    kinds = [p.kind for p in labels.polygons]
+    if PolygonKind.EXCLUDE in kinds and PolygonKind.INCLUDE in kinds[kinds.index(PolygonKind.EXCLUDE) :]:
+        raise PolygonError(
+            "labels: an include polygon follows an exclude polygon; fs_faceset.Face stores includes and "
+            "excludes separately (drawn includes first), so reorder the shapes or merge them"
+        )
+    labels.rasterise(int(face.image.shape[0]))  # checks every polygon touches the face
+    return dataclasses.replace(face, xseg_include=labels.include, xseg_exclude=labels.exclude)
