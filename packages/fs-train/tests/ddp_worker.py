@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from fs_train import OptimConfig, Trainer, TrainConfig
+from fs_train import OptimConfig, TrainConfig, Trainer
 
 TINY_DF = {"resolution": 32, "ae_dims": 32, "e_dims": 8, "d_dims": 8, "d_mask_dims": 4}
 

@@ -11,7 +11,7 @@ import pytest
 
 from fs_faceset import Faceset, FacesetWriter, remove
 from fs_models import create_model, save_model
-from fs_train import CheckpointError, ConfigError, DataError, LossConfig, OptimConfig, Trainer, TrainConfig
+from fs_train import CheckpointError, ConfigError, DataError, LossConfig, OptimConfig, TrainConfig, Trainer
 
 
 def _rewrite(src: Path, dst: Path, *, size: int | None = None, face_type: str | None = None, n: int = 6) -> Path:
@@ -21,8 +21,9 @@ def _rewrite(src: Path, dst: Path, *, size: int | None = None, face_type: str | 
             changes: dict = {"id": None}
             if size is not None:
                 k = size / f.size
-                changes |= {"image": cv2.resize(f.image, (size, size), interpolation=cv2.INTER_AREA),
-                            "landmarks": (f.landmarks + 0.5) * k - 0.5, "image_to_face": f.image_to_face * k}  # fmt: skip
+                image = cv2.resize(f.image, (size, size), interpolation=cv2.INTER_AREA)
+                changes |= {"image": image, "landmarks": (f.landmarks + 0.5) * k - 0.5}
+                changes["image_to_face"] = f.image_to_face * k
             if face_type is not None:
                 changes["face_type"] = face_type
             w.add(dataclasses.replace(f, **changes))
@@ -46,7 +47,9 @@ def test_different_resolutions_and_face_types(facesets, tiny_config, tmp_path: P
     with pytest.raises(DataError, match=r"whole_face faces but dst faceset .*full holds full faces"):
         Trainer(tiny_config(dst=full))
     with pytest.raises(DataError, match=r"configured for full faces"):
-        Trainer(tiny_config(model_config={"resolution": 32, "ae_dims": 32, "e_dims": 8, "d_dims": 8, "face_type": "full"}))
+        Trainer(
+            tiny_config(model_config={"resolution": 32, "ae_dims": 32, "e_dims": 8, "d_dims": 8, "face_type": "full"})
+        )
 
 
 def test_missing_masks_for_a_stored_mask_loss(tiny_config) -> None:  # type: ignore[no-untyped-def]
@@ -76,7 +79,9 @@ def test_checkpoint_of_another_model(tiny_config, tmp_path: Path) -> None:  # ty
 def test_partial_init_weights_load_the_named_parts(tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     donor = create_model("df", resolution=32, ae_dims=32, e_dims=8, d_dims=8, d_mask_dims=4, face_type="whole_face")
     save_model(donor, tmp_path / "donor.safetensors")
-    t = Trainer(tiny_config(init_weights=tmp_path / "donor.safetensors", load_parts=("encoder",), freeze_parts=("encoder",)))
+    t = Trainer(
+        tiny_config(init_weights=tmp_path / "donor.safetensors", load_parts=("encoder",), freeze_parts=("encoder",))
+    )
     own, theirs = t.model.state_dict(), donor.state_dict()
     assert all(np.array_equal(own[k], theirs[k]) for k in own if k.startswith("encoder."))
     assert not all(np.array_equal(own[k], theirs[k]) for k in own if k.startswith("decoder_src."))

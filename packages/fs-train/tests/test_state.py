@@ -79,7 +79,19 @@ def test_trainer_applies_schedule(tiny_config) -> None:  # type: ignore[no-untyp
     assert lrs[4:] == pytest.approx([1e-3 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)])
 
 
-@pytest.mark.parametrize("extra", [{}, {"ema_decay": 0.9, "optim": OptimConfig(name="adabelief", lr=5e-4, lr_dropout=0.5, clip="auto"), "accum_steps": 2, "loss": {"gan_power": 0.1}}], ids=["adamw", "all-state"])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {
+            "ema_decay": 0.9,
+            "optim": OptimConfig(name="adabelief", lr=5e-4, lr_dropout=0.5, clip="auto"),
+            "accum_steps": 2,
+            "loss": {"gan_power": 0.1},
+        },
+    ],
+    ids=["adamw", "all-state"],
+)
 def test_resume_is_bit_for_bit(tiny_config, tmp_path: Path, extra) -> None:  # type: ignore[no-untyped-def]
     straight = Trainer(tiny_config(steps=20, out_dir=tmp_path / "straight", **extra))
     straight.fit()

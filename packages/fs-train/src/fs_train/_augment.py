@@ -45,6 +45,7 @@ class SideSpec:
     hsv_power: float
     need_mask: bool
     need_em: bool
+    interpolation: int = cv2.INTER_CUBIC
 
     @classmethod
     def build(cls, aug: AugmentConfig, resolution: int, *, is_src: bool, need_mask: bool, need_em: bool) -> SideSpec:
@@ -61,6 +62,7 @@ class SideSpec:
             hsv_power=aug.hsv_power if is_src else 0.0,
             need_mask=need_mask or need_em,
             need_em=need_em,
+            interpolation=cv2.INTER_CUBIC if aug.interpolation == "cubic" else cv2.INTER_LINEAR,
         )
 
 
@@ -109,7 +111,8 @@ def _color(img: U8, rng: np.random.Generator, amount: float) -> tuple[float, flo
 def _apply_color(img: U8, cb: tuple[float, float]) -> U8:
     if cb == (1.0, 0.0):
         return img
-    return cv2.convertScaleAbs(img, alpha=cb[0], beta=cb[1])
+    out: U8 = np.asarray(cv2.convertScaleAbs(img, alpha=cb[0], beta=cb[1]), dtype=np.uint8)
+    return out
 
 
 def _hsv_shift(img: U8, rng: np.random.Generator, power: float) -> U8:
@@ -119,8 +122,9 @@ def _hsv_shift(img: U8, rng: np.random.Generator, power: float) -> U8:
     hsv[..., 0] = (hsv[..., 0] + float(rng.integers(-h_amount, h_amount + 1))) % 360.0
     hsv[..., 1] = np.clip(hsv[..., 1] + (rng.random() - 0.5) * power, 0.0, 1.0)
     hsv[..., 2] = np.clip(hsv[..., 2] + (rng.random() - 0.5) * power, 0.0, 1.0)
-    out = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
-    return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    bgr = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+    out: U8 = np.clip(bgr * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def augment_sample(
@@ -149,19 +153,20 @@ def augment_sample(
     pts = landmarks.astype(np.float64)
     if s != r:
         k = r / s
-        image = cv2.resize(image, (r, r), interpolation=cv2.INTER_AREA if s > r else cv2.INTER_CUBIC)
+        image = np.asarray(cv2.resize(image, (r, r), interpolation=cv2.INTER_AREA if s > r else cv2.INTER_CUBIC))
         pts = (pts + 0.5) * k - 0.5
         if stored_mask is not None:
-            stored_mask = cv2.resize(stored_mask, (r, r), interpolation=cv2.INTER_LINEAR)
+            stored_mask = np.asarray(cv2.resize(stored_mask, (r, r), interpolation=cv2.INTER_LINEAR))
     m = random_affine(rng, spec)
     mapx, mapy = warp_grid(rng, r) if spec.warp else (None, None)
     cb = _color(image, rng, spec.color_jitter)
     size = (r, r)
-    cv2.warpAffine(image, m, size, dst=out_target, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    inter = spec.interpolation
+    cv2.warpAffine(image, m, size, dst=out_target, flags=inter, borderMode=cv2.BORDER_REPLICATE)
     if mapx is not None and mapy is not None:
         mx = cv2.warpAffine(mapx, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         my = cv2.warpAffine(mapy, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        cv2.remap(image, mx, my, cv2.INTER_CUBIC, dst=out_input, borderMode=cv2.BORDER_REPLICATE)
+        cv2.remap(image, mx, my, inter, dst=out_input, borderMode=cv2.BORDER_REPLICATE)
     else:
         out_input[...] = out_target
     if cb != (1.0, 0.0):

@@ -43,7 +43,9 @@ def build_sampler(spec: Mapping[str, Any]) -> PairSampler:
     )
 
 
-def _views(buf: memoryview, layout: Mapping[str, tuple[int, ...]]) -> Arrays:
+def _views(buf: memoryview | None, layout: Mapping[str, tuple[int, ...]]) -> Arrays:
+    if buf is None:
+        raise DataError("shared memory block has no buffer")
     out: Arrays = {}
     offset = 0
     for name, shape in layout.items():
@@ -122,6 +124,7 @@ class BatchLoader:
         self._views = [_views(s.buf, layout) for s in self._shms]
         # not fork: a forked child deadlocks in OpenCV's thread pool once the parent has used it. The fork
         # server (started once per process, fs-train preloaded) forks clean workers in milliseconds.
+        ctx: Any
         if "forkserver" in mp.get_all_start_methods():
             ctx = mp.get_context("forkserver")
             ctx.set_forkserver_preload(["fs_train._loader"])

@@ -86,7 +86,9 @@ def build_discriminator(config: TrainConfig, resolution: int) -> FsModel | None:
         return None
     patch = loss.gan_patch_size or max(3, resolution // 8)
     try:
-        return create_model("patchgan", resolution=resolution, patch_size=patch, base_ch=loss.gan_dims, seed=config.seed)
+        return create_model(
+            "patchgan", resolution=resolution, patch_size=patch, base_ch=loss.gan_dims, seed=config.seed
+        )
     except ModelError as exc:
         raise ConfigError(f"GAN discriminator: {exc}") from exc
 
@@ -117,4 +119,3 @@ def check_resume(state: TrainState, config: TrainConfig, model: FsModel, names: 
     missing = [k for k in model.state_dict() if f"model.{k}" not in state.tensors]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks model tensors {missing[:5]}")
-

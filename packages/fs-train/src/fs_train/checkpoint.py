@@ -103,7 +103,9 @@ def backup_path(path: Path, k: int) -> Path:
     return path.with_name(f"{path.stem}.{k}{path.suffix}")
 
 
-def save_checkpoint(path: str | Path, state: TrainState, *, keep: int = 2, extra_meta: Mapping[str, str] | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path, state: TrainState, *, keep: int = 2, extra_meta: Mapping[str, str] | None = None
+) -> Path:
     """Write ``state`` to ``path`` atomically, keeping ``keep`` rotating backups of the previous ones.
 
     Returns:

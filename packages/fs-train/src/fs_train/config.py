@@ -168,6 +168,7 @@ class AugmentConfig(_Base):
         hsv_power: random hue/saturation/value shift of the src *input* (DFL's random_hsv_power, 0..0.3).
         uniform_yaw: sample faces uniformly over ``yaw_bins`` yaw bins (helps rare profile faces).
         yaw_bins: number of yaw bins for ``uniform_yaw``.
+        interpolation: ``"cubic"`` (DFL's; sharper) or ``"linear"`` (about 3x cheaper per resampling).
     """
 
     random_warp: bool = True
@@ -181,14 +182,20 @@ class AugmentConfig(_Base):
     hsv_power: float = 0.0
     uniform_yaw: bool = False
     yaw_bins: int = 32
+    interpolation: str = "cubic"
 
     def __post_init__(self) -> None:
         for name, hi in (("rotation", 180.0), ("scale", 0.9), ("shift", 0.5), ("color_jitter", 0.5)):
             v = getattr(self, name)
             _check(_num(v) and 0.0 <= v <= hi, name, f"a number in [0, {hi}]", v)
-        _check(_num(self.src_scale) and -50 <= self.src_scale <= 50, "src_scale", "a number in [-50, 50]", self.src_scale)
+        _check(
+            _num(self.src_scale) and -50 <= self.src_scale <= 50, "src_scale", "a number in [-50, 50]", self.src_scale
+        )
         _check(_num(self.hsv_power) and 0 <= self.hsv_power <= 0.3, "hsv_power", "a number in [0, 0.3]", self.hsv_power)
-        _check(isinstance(self.yaw_bins, int) and 1 <= self.yaw_bins <= 512, "yaw_bins", "an int in 1..512", self.yaw_bins)
+        _check(
+            isinstance(self.yaw_bins, int) and 1 <= self.yaw_bins <= 512, "yaw_bins", "an int in 1..512", self.yaw_bins
+        )
+        _check(self.interpolation in ("cubic", "linear"), "interpolation", "'cubic' or 'linear'", self.interpolation)
         for name in ("random_warp", "flip_src", "flip_dst", "uniform_yaw"):
             _check(isinstance(getattr(self, name), bool), name, "a bool", getattr(self, name))
 
@@ -236,8 +243,18 @@ class LossConfig(_Base):
             v = getattr(self, name)
             _check(_num(v) and 0 <= v <= 100, name, "a number in [0, 100]", v)
         _check(isinstance(self.masked, bool), "masked", "a bool", self.masked)
-        _check(isinstance(self.two_window_from, int) and self.two_window_from >= 1, "two_window_from", "int >= 1", self.two_window_from)
-        _check(isinstance(self.gan_patch_size, int) and self.gan_patch_size >= 0, "gan_patch_size", "int >= 0", self.gan_patch_size)
+        _check(
+            isinstance(self.two_window_from, int) and self.two_window_from >= 1,
+            "two_window_from",
+            "int >= 1",
+            self.two_window_from,
+        )
+        _check(
+            isinstance(self.gan_patch_size, int) and self.gan_patch_size >= 0,
+            "gan_patch_size",
+            "int >= 0",
+            self.gan_patch_size,
+        )
         _check(isinstance(self.gan_dims, int) and self.gan_dims >= 1, "gan_dims", "int >= 1", self.gan_dims)
         if self.dssim_weight == 0 and self.mse_weight == 0:
             raise ConfigError("dssim_weight and mse_weight are both 0: nothing would train the reconstructions")
@@ -294,9 +311,16 @@ class OptimConfig(_Base):
         _check(_num(self.eps) and self.eps > 0, "eps", "a number > 0", self.eps)
         _check(_num(self.weight_decay) and self.weight_decay >= 0, "weight_decay", "a number >= 0", self.weight_decay)
         _check(_num(self.lr_dropout) and 0 < self.lr_dropout <= 1, "lr_dropout", "a number in (0, 1]", self.lr_dropout)
-        _check(isinstance(self.warmup_steps, int) and self.warmup_steps >= 0, "warmup_steps", "int >= 0", self.warmup_steps)
+        _check(
+            isinstance(self.warmup_steps, int) and self.warmup_steps >= 0, "warmup_steps", "int >= 0", self.warmup_steps
+        )
         _check(_num(self.min_lr_ratio) and 0 <= self.min_lr_ratio <= 1, "min_lr_ratio", "in [0, 1]", self.min_lr_ratio)
-        _check(isinstance(self.restart_period, int) and self.restart_period >= 0, "restart_period", "int >= 0", self.restart_period)
+        _check(
+            isinstance(self.restart_period, int) and self.restart_period >= 0,
+            "restart_period",
+            "int >= 0",
+            self.restart_period,
+        )
         _check(_num(self.restart_mult) and self.restart_mult >= 1, "restart_mult", "a number >= 1", self.restart_mult)
         _check(_num(self.clip_norm) and self.clip_norm > 0, "clip_norm", "a number > 0", self.clip_norm)
         p = self.autoclip_percentile
@@ -373,7 +397,9 @@ class TrainConfig(_Base):
         if self.init_weights is not None:
             object.__setattr__(self, "init_weights", Path(self.init_weights))
         _check(isinstance(self.model, str) and bool(self.model), "model", "a registry name", self.model)
-        _check(isinstance(self.model_config, Mapping), "model_config", "a mapping of config overrides", self.model_config)
+        _check(
+            isinstance(self.model_config, Mapping), "model_config", "a mapping of config overrides", self.model_config
+        )
         object.__setattr__(self, "model_config", types.MappingProxyType(dict(self.model_config)))
         ints = {"batch_size": 1, "accum_steps": 1, "steps": 1, "max_bad_steps": 1, "workers": 0, "prefetch": 1}
         ints |= {"save_every": 0, "preview_every": 0, "log_every": 0, "keep_backups": 0, "preview_count": 1}
@@ -381,7 +407,9 @@ class TrainConfig(_Base):
             v = getattr(self, name)
             _check(isinstance(v, int) and not isinstance(v, bool) and v >= lo, name, f"an int >= {lo}", v)
         _check(isinstance(self.seed, int) and 0 <= self.seed < 2**63, "seed", "an int in [0, 2^63)", self.seed)
-        _check(_num(self.time_budget_s) and self.time_budget_s >= 0, "time_budget_s", "a number >= 0", self.time_budget_s)
+        _check(
+            _num(self.time_budget_s) and self.time_budget_s >= 0, "time_budget_s", "a number >= 0", self.time_budget_s
+        )
         _check(_num(self.ema_decay) and 0 <= self.ema_decay < 1, "ema_decay", "a number in [0, 1)", self.ema_decay)
         for name in ("load_parts", "freeze_parts"):
             v = tuple(getattr(self, name))
@@ -402,7 +430,9 @@ class TrainConfig(_Base):
         """The augmentation actually used (pretraining forces random warp off, flips and uniform yaw on)."""
         if not self.pretrain:
             return self.augment
-        return dataclasses.replace(self.augment, random_warp=False, flip_src=True, flip_dst=True, uniform_yaw=True, hsv_power=0.0)
+        return dataclasses.replace(
+            self.augment, random_warp=False, flip_src=True, flip_dst=True, uniform_yaw=True, hsv_power=0.0
+        )
 
     @property
     def effective_loss(self) -> LossConfig:

@@ -67,7 +67,7 @@ class FaceSource:
         return len(self.faceset)
 
     def _read_masks(self, mask_source: MaskSource) -> None:
-        stored = []
+        stored: list[npt.NDArray[np.uint8]] = []
         for i in range(len(self.faceset)):
             mask = self.faceset[i].mask
             if mask is not None:
@@ -93,7 +93,8 @@ class FaceSource:
                 yaw[i] = estimate_pose(self.landmarks[i], (self.size, self.size)).yaw
             except Exception:  # a degenerate landmark set: treat as frontal
                 yaw[i] = 0.0
-        return yaw
+        out: npt.NDArray[np.float64] = yaw
+        return out
 
     def yaw_bins(self, bins: int) -> list[npt.NDArray[np.int64]]:
         """Face indices per non-empty yaw bin (``bins`` equal bins between the smallest and largest yaw)."""

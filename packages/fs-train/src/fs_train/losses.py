@@ -97,7 +97,9 @@ def _image_loss(target: torch.Tensor, pred: torch.Tensor, cfg: LossConfig) -> to
     out = torch.zeros(target.shape[0], device=target.device, dtype=torch.float32)
     if cfg.dssim_weight > 0:
         if r >= cfg.two_window_from:
-            out = out + 0.5 * cfg.dssim_weight * (dssim(target, pred, int(r / 11.6)) + dssim(target, pred, int(r / 23.2)))
+            out = out + 0.5 * cfg.dssim_weight * (
+                dssim(target, pred, int(r / 11.6)) + dssim(target, pred, int(r / 23.2))
+            )
         else:
             out = out + cfg.dssim_weight * dssim(target, pred, int(r / 11.6))
     if cfg.mse_weight > 0:

@@ -37,7 +37,9 @@ def _to_u8(t: torch.Tensor) -> npt.NDArray[np.uint8]:
     return np.ascontiguousarray(arr.transpose(0, 2, 3, 1))
 
 
-def preview_grid(columns: Sequence[torch.Tensor], labels: Sequence[str] = COLUMNS, min_cell: int = 96) -> npt.NDArray[np.uint8]:
+def preview_grid(
+    columns: Sequence[torch.Tensor], labels: Sequence[str] = COLUMNS, min_cell: int = 96
+) -> npt.NDArray[np.uint8]:
     """Faces side by side: one row per sample, one column per tensor (N x 3 x R x R BGR in [0, 1]).
 
     Cells are upscaled (nearest) to at least ``min_cell`` px so small training resolutions stay readable; a
@@ -84,13 +86,14 @@ def loss_plot(
     def px(xv: npt.NDArray[np.float64], yv: npt.NDArray[np.float64]) -> npt.NDArray[np.int32]:
         u = left + (xv - x0) / (x1 - x0) * (w - left - right)
         v = top + (hi - np.log10(yv)) / (hi - lo) * (h - top - bottom)
-        return np.stack([u, v], axis=1).round().astype(np.int32)
+        pts: npt.NDArray[np.int32] = np.stack([u, v], axis=1).round().astype(np.int32)
+        return pts
 
     for e in range(math.floor(lo), math.ceil(hi) + 1):
         for m in (1, 2, 5):
             tick = e + math.log10(m)
             if lo <= tick <= hi:
-                yy = int(round(top + (hi - tick) / (hi - lo) * (h - top - bottom)))
+                yy = round(top + (hi - tick) / (hi - lo) * (h - top - bottom))
                 cv2.line(img, (left, yy), (w - right, yy), (220, 220, 220) if m > 1 else (170, 170, 170), 1)
                 label = f"{m * 10.0**e:g}"
                 cv2.putText(img, label, (5, yy + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (80, 80, 80), 1)

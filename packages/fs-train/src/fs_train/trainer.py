@@ -199,7 +199,7 @@ class Trainer:
                         parts["gan"] = g_loss
                         blur = extras.get("src_mask_blur")
                         fakes.append((b.target_src * blur if blur is not None else b.target_src, fake))
-                self.scaler.scale(total / n).backward()
+                self.scaler.scale(total / n).backward()  # type: ignore[no-untyped-call]
             parts["loss"] = total
             for k, v in parts.items():
                 sums[k] = sums.get(k, torch.zeros((), device=self.device)) + v.detach().float() / n
@@ -209,7 +209,7 @@ class Trainer:
                 ctx = self.d_ddp.no_sync() if isinstance(self.d_ddp, DDP) and i < n - 1 else contextlib.nullcontext()
                 with ctx, self._autocast():
                     d_loss = discriminator_loss(self.d_ddp, real, fake)
-                self.scaler.scale(d_loss / n).backward()
+                self.scaler.scale(d_loss / n).backward()  # type: ignore[no-untyped-call]
                 sums["disc"] = sums.get("disc", torch.zeros((), device=self.device)) + d_loss.detach().float() / n
         keys = sorted(sums)
         values = torch.stack([sums[k] for k in keys]).tolist()
@@ -297,8 +297,9 @@ class Trainer:
         try:
             with self._signals():
                 if self.metrics is not None:
-                    self.metrics.write({"event": "start", "step": self.step, "resumed": str(self.resumed_from),
-                                        "world": self.dist.world, "device": str(self.device), **self.loader.sampler.describe()})  # fmt: skip
+                    start_rec = {"event": "start", "step": self.step, "resumed": str(self.resumed_from),
+                                 "world": self.dist.world, "device": str(self.device)}  # fmt: skip
+                    self.metrics.write({**start_rec, **self.loader.sampler.describe()})
                 while self.step < cfg.steps:
                     info = self.train_step()
                     elapsed = time.perf_counter() - start
@@ -332,7 +333,8 @@ class Trainer:
         s = self.step
         if self.metrics is not None and cfg.log_every and (s % cfg.log_every == 0 or info.skipped):
             rec = {"step": s, "time": round(elapsed, 3), "lr": info.lr, "grad_norm": info.grad_norm,
-                   "samples_per_s": info.samples_per_s, "skipped": info.skipped, "bad_steps": info.bad_steps}  # fmt: skip
+                   "samples_per_s": info.samples_per_s, "skipped": info.skipped,
+                   "bad_steps": info.bad_steps}  # fmt: skip
             rec.update({f"loss/{k}": v for k, v in info.parts.items()})
             self.metrics.write(rec)
             if self._tb is not None:
