@@ -7,7 +7,7 @@
     nox -s build             wheel + sdist of every package into dist/, checked with twine
     nox -s release -- fs-align patch|minor|major|X.Y.Z
     nox -s assets -- [GROUP ...]   fetch weights and data into $FS_HOME (default ~/.cache/fs)
-    nox -s demo              the main job on real data (writes demo-out/)
+    nox -s demo              the main job on real data: `fs demo` (writes demo-out/)
 
 Torch: a venv that already has torch keeps it. Otherwise ``$FS_TORCH`` is installed (default
 ``torch==2.13.0``, the CPU wheel these machines offer); set ``FS_TORCH`` to another requirement (e.g. a CUDA
@@ -262,7 +262,9 @@ def assets(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The main job that exists so far, on real data; writes demo-out/."""
+    """The main job on real data: `fs demo` (extract, train for a bounded time, merge, eval) into demo-out/.
+
+    Extra arguments go to `fs demo`, e.g. `nox -s demo -- --minutes 2` or `-- --device cuda --minutes 20`.
+    """
     _install(session, PACKAGES)
-    _fetch_assets(session, ["test"], required=True)
-    session.run("python", str(ROOT / "tools" / "demo.py"), "--out", str(ROOT / "demo-out"), *session.posargs)
+    session.run("fs", "demo", "--out", str(ROOT / "demo-out"), *session.posargs)
