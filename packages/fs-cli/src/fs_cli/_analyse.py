@@ -9,7 +9,6 @@ from __future__ import annotations
 import enum
 import multiprocessing as mp
 import queue as queue_mod
-import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -223,8 +222,12 @@ def run_jobs(jobs: Sequence[Job], settings: Settings, progress: Callable[[int], 
     """Run the jobs (in worker processes when there are several) and return all frames sorted by index."""
     if len(jobs) == 1:
         return analyse_job(jobs[0], settings, progress)
-    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    # fork is unsafe here (OpenMP / OpenCV thread pools and rich's refresh thread live in the parent), so the
+    # workers come from a clean fork server that has imported the heavy modules once.
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     ctx = mp.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(["fs_cli._analyse", "fs_detect", "fs_align", "fs_merge", "cv2", "torch"])
     q: Any = ctx.Queue()
     worker_settings = Settings(**{**settings.__dict__, "threads": settings.threads or 1})
     procs = [ctx.Process(target=_worker, args=(k, job, worker_settings, q), daemon=True) for k, job in enumerate(jobs)]

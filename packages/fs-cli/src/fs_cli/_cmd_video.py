@@ -21,7 +21,7 @@ app = typer.Typer(
 )
 
 INFO_FILE = "video.json"
-AUDIO_FILE = "audio.mka"
+AUDIO_FILE = "audio.mkv"
 
 
 def _atomic_text(path: Path, text: str) -> None:
@@ -34,12 +34,17 @@ def _atomic_text(path: Path, text: str) -> None:
 
 
 def extract_audio(video: Path, dest: Path) -> bool:
-    """Copy the first audio stream of ``video`` into the Matroska file ``dest``; ``False`` when it has none."""
+    """Copy the first audio stream of ``video`` into the Matroska file ``dest``; ``False`` when it has none.
+
+    The file also holds a 16x16, 1 fps black video stream, because fs_merge.VideoWriter's ``audio_from`` takes
+    media files with a video stream.
+    """
     if probe_video(video).audio_codec is None:
         return False
-    tmp = dest.with_name(f".{dest.name}.tmp.mka")
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(video)]
-    cmd += ["-map", "0:a:0", "-vn", "-c:a", "copy", str(tmp)]
+    tmp = dest.with_name(f".{dest.name}.tmp.mkv")
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"]
+    cmd += ["-i", "color=c=black:s=16x16:r=1", "-i", str(video), "-map", "0:v:0", "-map", "1:a:0"]
+    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "copy", "-shortest", str(tmp)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
@@ -58,7 +63,7 @@ def frames(
     config: ConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Write every frame as OUT/000000.png ... plus video.json (fps, size, source) and audio.mka (the audio).
+    """Write every frame as OUT/000000.png ... plus video.json (fps, size, source) and audio.mkv (the audio).
 
     Examples:
 
@@ -100,7 +105,7 @@ def join(
     folder: Annotated[Path, typer.Argument(help="Folder of frames (natural order).", exists=True, file_okay=False)],
     out: Annotated[Path, typer.Option("-o", "--out", help="Output video (.mp4, .mov, .mkv).")],
     fps: Annotated[float | None, typer.Option(help="Frame rate (default: video.json's, else 25).")] = None,
-    audio: Annotated[Path | None, typer.Option(help="Take the audio from this file (default: audio.mka).")] = None,
+    audio: Annotated[Path | None, typer.Option(help="Take the audio from this file (default: audio.mkv).")] = None,
     crf: Annotated[int, typer.Option(min=0, max=51, help="x264 quality (lower is better).")] = 18,
     label_visible: Annotated[bool, typer.Option(help="Draw the visible 'SYNTHETIC' mark.")] = True,
     config: ConfigOpt = None,
