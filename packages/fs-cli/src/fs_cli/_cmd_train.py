@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
+import enum
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -148,26 +148,25 @@ def register(app: typer.Typer) -> None:
 
 
 def run_training(cfg: Any, ui: Ui) -> dict[str, Any]:
-    """``fs_train.Trainer(cfg).fit()`` with a progress bar when the trainer reports steps."""
+    """``fs_train.Trainer(cfg, callbacks=[progress]).fit()`` with a progress bar (steps, or time with a budget)."""
     import time
 
     try:
         from fs_train import Trainer
     except ImportError as exc:
-        raise CliError(
-            "training is not available yet: fs-train does not export Trainer (issue #8 is still open)"
-        ) from exc
+        raise CliError(f"training is not available: fs-train does not export Trainer ({exc})") from exc
     t0 = time.perf_counter()
-    trainer = Trainer(cfg)
-    params = inspect.signature(trainer.fit).parameters
-    with ui.progress("train", cfg.steps) as advance:
-        state = {"step": 0}
+    total = cfg.steps if not cfg.time_budget_s else None
+    with ui.progress("train", total) as advance:
+        seen = {"step": 0}
 
-        def on_step(step: int, *args: Any, **kwargs: Any) -> None:
-            advance(max(0, int(step) - state["step"]))
-            state["step"] = int(step)
+        def on_step(info: Any) -> None:
+            step = int(getattr(info, "step", seen["step"] + 1))
+            advance(max(0, step - seen["step"]))
+            seen["step"] = step
 
-        result = trainer.fit(progress=on_step) if "progress" in params else trainer.fit()
+        trainer = Trainer(cfg, callbacks=[on_step])
+        result = trainer.fit()
     return _result_dict(result, time.perf_counter() - t0, cfg)
 
 
@@ -178,7 +177,9 @@ def _result_dict(result: Any, seconds: float, cfg: Any) -> dict[str, Any]:
     if dataclasses.is_dataclass(result) and not isinstance(result, type):
         for f in dataclasses.fields(result):
             v = getattr(result, f.name)
-            if isinstance(v, (int, float, str, Path)) or v is None:
+            if isinstance(v, enum.Enum):
+                data[f.name] = v.value
+            elif isinstance(v, (int, float, str, Path)) or v is None:
                 data[f.name] = v
     elif isinstance(result, dict):
         data.update({k: v for k, v in result.items() if isinstance(v, (int, float, str))})

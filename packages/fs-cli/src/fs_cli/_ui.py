@@ -182,8 +182,8 @@ class Ui:
         if self.json:
             return
         table = Table(title=title, title_justify="left")
-        for col in columns:
-            table.add_column(col, overflow="fold")
+        for k, col in enumerate(columns):
+            table.add_column(col, overflow="fold", no_wrap=k == 0)
         for row in rows:
             table.add_row(*("" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in row))
         self.out.print(table)
