@@ -225,7 +225,7 @@ def run_jobs(jobs: Sequence[Job], settings: Settings, progress: Callable[[int], 
     # fork is unsafe here (OpenMP / OpenCV thread pools and rich's refresh thread live in the parent), so the
     # workers come from a clean fork server that has imported the heavy modules once.
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    ctx = mp.get_context(method)
+    ctx: Any = mp.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["fs_cli._analyse", "fs_detect", "fs_align", "fs_merge", "cv2", "torch"])
     q: Any = ctx.Queue()

@@ -48,8 +48,8 @@ def side_by_side(dst: Path, swap: Path, src_faces: Path, out: Path, picks: int =
         if i not in a or i not in b:
             continue
         h = a[i].shape[0]
-        face = np.ascontiguousarray(fs[int(k * (len(fs) - 1) / max(1, picks - 1))].image)
-        face = cv2.resize(face, (h, h), interpolation=cv2.INTER_AREA)
+        face: Any = np.ascontiguousarray(fs[int(k * (len(fs) - 1) / max(1, picks - 1))].image)
+        face = np.asarray(cv2.resize(face, (h, h), interpolation=cv2.INTER_AREA), dtype=np.uint8)
         rows.append(hstack_fit([caption(face, "src"), caption(a[i], f"dst #{i}"), caption(b[i], f"swap #{i}")], h))
     width = max(r.shape[1] for r in rows)
     sheet = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows], axis=0)
@@ -155,7 +155,9 @@ def register(app: typer.Typer) -> None:
 
         dev = "cuda" if device == "auto" and _cuda() else ("cpu" if device == "auto" else device)
         net = load_swap_model(out / "model", dev)
-        cfg = MergeConfig(mode="overlay", color_transfer="rct", erode_px=2, feather_px=6, allow_partial=True)
+        cfg = MergeConfig.from_dict(
+            {"mode": "overlay", "color_transfer": "rct", "erode_px": 2, "feather_px": 6, "allow_partial": True}
+        )
         swapper = FaceSwapper(net, cfg, MaskMode.LEARNED_PRD_HULL, device=dev)
         faces, _ = frame_faces(dst_clip, out / "dst_faces", max_frames=None, jobs=1, progress=ui.progress)
         reader = FrameReader(dst_clip)

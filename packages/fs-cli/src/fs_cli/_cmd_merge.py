@@ -79,14 +79,16 @@ def register(app: typer.Typer) -> None:
         if merge_config is not None:
             cfg = MergeConfig.load(merge_config)
         else:
-            cfg = MergeConfig(
-                mode=mode,
-                color_transfer=color,
-                erode_px=erode,
-                feather_px=blur,
-                sharpen_amount=sharpen,
-                sharpen="gaussian" if sharpen else "none",
-                allow_partial=True,
+            cfg = MergeConfig.from_dict(
+                {
+                    "mode": mode,
+                    "color_transfer": color,
+                    "erode_px": erode,
+                    "feather_px": blur,
+                    "sharpen_amount": sharpen,
+                    "sharpen": "gaussian" if sharpen else "none",
+                    "allow_partial": True,
+                }
             )
         net = load_swap_model(model, device)
         xseg_model = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,7 +46,7 @@ def list_(
     specs = assets.list_assets(group)
     if not specs:
         raise CliError(f"--group: no assets in group {group!r}; groups: {', '.join(GROUPS)}")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for s in specs:
         path = assets.asset_path(s)
         cached = assets.is_cached(s)
@@ -70,7 +70,7 @@ def list_(
             [
                 r["name"],
                 "yes" if r["cached"] else "no",
-                _size(r["size_bytes"]),
+                _size(r["size_bytes"]),  # type: ignore[arg-type]
                 r["package"],
                 r["licence"],
                 r["description"],

@@ -46,7 +46,7 @@ def annotate_frame(image: U8, faces: Sequence[Any], crops: Sequence[Any]) -> U8:
             if ox >= 0:
                 out[0:side, ox : ox + side] = inset
                 cv2.rectangle(out, (ox, 0), (ox + side - 1, side - 1), (255, 255, 255), 1)
-    return out
+    return np.asarray(out, dtype=np.uint8)
 
 
 def caption(image: U8, text: str) -> U8:
@@ -56,7 +56,7 @@ def caption(image: U8, text: str) -> U8:
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
     cv2.rectangle(out, (0, 0), (min(out.shape[1], tw + 8), th + base + 6), (0, 0, 0), -1)
     cv2.putText(out, text, (4, th + 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
-    return out
+    return np.asarray(out, dtype=np.uint8)
 
 
 def contact_sheet(
@@ -68,7 +68,7 @@ def contact_sheet(
     rows = (n + cols - 1) // cols
     sheet = np.full((rows * tile, cols * tile, 3), 32, np.uint8)
     for i, img in enumerate(images):
-        t = cv2.resize(np.asarray(img), (tile, tile), interpolation=cv2.INTER_AREA)
+        t = np.asarray(cv2.resize(np.asarray(img), (tile, tile), interpolation=cv2.INTER_AREA), dtype=np.uint8)
         if labels is not None and i < len(labels):
             t = caption(t, labels[i])
         r, c = divmod(i, cols)

@@ -43,7 +43,9 @@ def reconstruction_ssim(model: Any, src: Any, dst: Any, count: int = 16) -> dict
     def faces(fs: Any) -> npt.NDArray[np.uint8]:
         idx = np.unique(np.linspace(0, len(fs) - 1, min(count, len(fs))).round().astype(int))
         imgs = fs.images(idx)
-        return np.stack([cv2.resize(np.asarray(im), (res, res), interpolation=cv2.INTER_AREA) for im in imgs])
+        return np.stack([cv2.resize(np.asarray(im), (res, res), interpolation=cv2.INTER_AREA) for im in imgs]).astype(
+            np.uint8
+        )
 
     a, b = faces(src), faces(dst)
     n = min(len(a), len(b))
@@ -57,7 +59,7 @@ def reconstruction_ssim(model: Any, src: Any, dst: Any, count: int = 16) -> dict
         out = model(tensor(a).to(device), tensor(b).to(device))
 
     def back(t: Any) -> npt.NDArray[np.uint8]:
-        return (t.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+        return np.asarray((t.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8))
 
     ss, dd = back(out.src_src), back(out.dst_dst)
     return {

@@ -205,6 +205,11 @@ def plan_faces(frames: Sequence[FrameFaces], source: Source, opts: ExtractOption
     return plan
 
 
+def _box4(box: npt.ArrayLike) -> tuple[float, float, float, float]:
+    b = [float(v) for v in np.asarray(box).reshape(4)]
+    return b[0], b[1], b[2], b[3]
+
+
 class _Writers:
     """One FacesetWriter per output faceset ("." = OUT itself; "person-NN" with --track person)."""
 
@@ -243,7 +248,7 @@ def make_face(
     pose = fs_align.estimate_pose(pf.landmarks, (w, h))
     return Face(
         image=crop,
-        face_type=opts.face_type,
+        face_type=fs_align.FaceType.parse(opts.face_type),
         landmarks=fs_align.transform_points(pf.landmarks, matrix),
         source_landmarks=pf.landmarks,
         image_to_face=matrix,
@@ -347,9 +352,7 @@ def _extract_source(
                 s.faces_written += 1
                 crops.append(face)
                 rec.faces.append(
-                    RecordedFace(
-                        index, fid, pf.landmarks, tuple(float(v) for v in pf.box), pf.score, pf.track, set_name
-                    )  # type: ignore[arg-type]
+                    RecordedFace(index, fid, pf.landmarks, _box4(pf.box), pf.score, pf.track, set_name)  # type: ignore[arg-type]
                 )
             if opts.debug_dir is not None:
                 annotated = annotate_frame(image, plan.get(index, []), crops)

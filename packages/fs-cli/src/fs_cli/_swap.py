@@ -95,8 +95,8 @@ def frame_faces(
             if keep is None or f.id in keep:
                 out.setdefault(f.frame, []).append(FrameFace(f.frame, f.landmarks))
         return out, f"alignments record of {faceset}"
-    from fs_cli._analyse import Settings, SourceKind, TrackMode
-    from fs_cli._extract import ExtractOptions, Source, _frame_count, plan_faces, plan_jobs, run_jobs
+    from fs_cli._analyse import Settings, SourceKind, TrackMode, run_jobs
+    from fs_cli._extract import ExtractOptions, Source, _frame_count, plan_faces, plan_jobs
 
     probe = Source(SourceKind.VIDEO, dst, dst.name)
     from fs_merge import probe_video
@@ -162,6 +162,7 @@ class FaceSwapper:
             return np.asarray(hull if m is MaskMode.HULL else hull * prd)
         from fs_mask import predict_masks
 
+        assert self.xseg is not None
         with self._lock:
             xs = predict_masks(self.xseg, crop[None])[0]
         return np.asarray(xs if m is MaskMode.XSEG else xs * prd)

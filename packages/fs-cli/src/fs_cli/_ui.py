@@ -64,7 +64,7 @@ def format_error(exc: BaseException) -> str:
     return message
 
 
-def _debug_requested(ctx: typer.Context | None) -> bool:
+def _debug_requested(ctx: Any) -> bool:
     if os.environ.get("FS_DEBUG", "") not in ("", "0"):
         return True
     while ctx is not None:
@@ -81,7 +81,7 @@ class FsGroup(typer.core.TyperGroup):
     error with 1, Ctrl-C with 130. ``fs --debug ...`` (or ``FS_DEBUG=1``) prints the traceback as well.
     """
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, SystemExit, NoArgsIsHelpError):
@@ -97,7 +97,7 @@ class FsGroup(typer.core.TyperGroup):
             self._fail(ctx, exc, format_error(exc), 1)
 
     @staticmethod
-    def _fail(ctx: typer.Context, exc: BaseException, message: str, code: int) -> None:
+    def _fail(ctx: Any, exc: BaseException, message: str, code: int) -> None:
         err = Console(stderr=True, highlight=False, soft_wrap=True)
         if _debug_requested(ctx):
             err.print("".join(traceback.format_exception(exc)), markup=False, end="")
@@ -132,7 +132,7 @@ class Ui:
     Progress bars and notes go to stderr, results to stdout, so ``fs ... --json | jq`` sees only JSON.
     """
 
-    def __init__(self, ctx: typer.Context | None = None, *, json_output: bool = False) -> None:
+    def __init__(self, ctx: Any = None, *, json_output: bool = False) -> None:
         state = None
         c = ctx
         while c is not None and state is None:
@@ -196,7 +196,7 @@ class Ui:
             self.out.print(text, markup=False)
 
 
-def load_config_callback(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
+def load_config_callback(ctx: typer.Context, param: Any, value: Path | None) -> Path | None:
     """``--config FILE``: a TOML file whose keys are the command's option names (``min_score`` or ``min-score``).
 
     Values become the options' defaults, so flags given on the command line win. A ``[<command>]`` table is

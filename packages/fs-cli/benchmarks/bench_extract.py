@@ -1,0 +1,56 @@
+"""`fs extract` end to end on a synthetic 720p clip (the demo video upscaled): YuNet + dlib68 (refine) + align.
+
+Frames per second are in each benchmark's ``extra_info``; --jobs 1 and --jobs 2 run in the same session so
+their ratio is the multi-process scaling. Run: ``pytest packages/fs-cli/benchmarks --benchmark-only``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fs_align.testing import asset_or_skip
+from fs_cli._analyse import Settings, TrackMode
+from fs_cli._extract import ExtractOptions, extract
+
+FRAMES = 96
+
+
+@pytest.fixture(scope="module")
+def clip720(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from fs_merge import ffmpeg_exe
+
+    src = asset_or_skip("video-franck")
+    out = tmp_path_factory.mktemp("bench") / "franck720.mp4"
+    vf = "scale=900:720:flags=bicubic,pad=1280:720:190:0"
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(src), "-frames:v", str(FRAMES)]
+    subprocess.run([*cmd, "-vf", vf, "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", str(out)], check=True)
+    return out
+
+
+def _progress(description: str, total: int | None) -> Any:
+    import contextlib
+
+    return contextlib.nullcontext(lambda n: None)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_extract_720p(benchmark: Any, clip720: Path, tmp_path: Path, jobs: int) -> None:
+    opts = ExtractOptions(analysis=Settings(track=TrackMode.ALL), size=256, jobs=jobs)
+    out = tmp_path / "faces"
+
+    def run() -> Any:
+        shutil.rmtree(out, ignore_errors=True)
+        return extract(clip720, out, opts, _progress)
+
+    summary = benchmark.pedantic(run, rounds=2, iterations=1)
+    assert summary.faces == FRAMES
+    best = benchmark.stats.stats.min
+    benchmark.extra_info["frames"] = FRAMES
+    benchmark.extra_info["frames_per_s_best"] = round(FRAMES / best, 2)
+    benchmark.extra_info["frames_per_s_median"] = round(FRAMES / benchmark.stats.stats.median, 2)
+    benchmark.extra_info["analyse_share"] = round(summary.analyse_seconds / summary.seconds, 3)
