@@ -164,3 +164,22 @@ def test_bad_video_input(tmp_path, monkeypatch) -> None:
         fs_merge.ffmpeg_exe()
     with pytest.raises(MergeError, match="ffmpeg not found"):
         VideoWriter(tmp_path / "y.mp4", 25)
+
+
+def test_short_audio_never_drops_frames(clip_with_audio, tmp_path) -> None:
+    """Audio that ends before the video (here 3 s of audio under 4 s of frames) keeps every frame."""
+    frames = [f.image for f in FrameReader(clip_with_audio)]
+    out = tmp_path / "longer.mp4"
+    with VideoWriter(out, 25.0, preset="ultrafast", audio_from=clip_with_audio, label_visible=False) as writer:
+        for image in frames + frames[:25]:
+            writer.write(image)
+    info = probe_video(out, count_frames=True)
+    assert info.num_frames == 100 and info.audio_codec == "aac"
+    # ... and audio longer than the video is cut to the video's length.
+    out2 = tmp_path / "shorter.mp4"
+    with VideoWriter(out2, 25.0, preset="ultrafast", audio_from=clip_with_audio, label_visible=False) as writer:
+        for image in frames[:24]:
+            writer.write(image)
+    info2 = probe_video(out2, count_frames=True)
+    assert info2.num_frames == 24 and info2.duration_s == pytest.approx(0.96, abs=0.05)
+    assert not list(tmp_path.glob(".longer*")) and not list(tmp_path.glob(".shorter*"))

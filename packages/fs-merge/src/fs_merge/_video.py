@@ -263,19 +263,11 @@ class VideoWriter:
         self._tmp = Path(tmp)
         cmd = [self._exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
         cmd += ["-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}", "-framerate", f"{self.fps:g}"]
-        cmd += ["-i", "pipe:0"]
-        if self._audio is not None:
-            cmd += ["-i", str(self._audio[0])]
-        cmd += ["-map", "0:v:0"]
-        if self._audio is not None:
-            cmd += ["-map", "1:a:0", "-c:a", self._audio[1], "-shortest"]
+        cmd += ["-i", "pipe:0", "-map", "0:v:0"]
         if width % 2 or height % 2:
             cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]
         cmd += ["-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf), "-pix_fmt", "yuv420p"]
-        cmd += ["-metadata", f"comment={self.label_text}", "-metadata", f"{LABEL_KEY}=true"]
-        if self._fmt in ("mp4", "mov"):
-            cmd += ["-movflags", "+faststart+use_metadata_tags"]
-        cmd += ["-f", self._fmt, str(self._tmp)]
+        cmd += [*self._container_args(), str(self._tmp)]
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the ffmpeg process; closed in _cleanup
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log)
         self.size = (width, height)
@@ -312,6 +304,33 @@ class VideoWriter:
         self._log.seek(0)
         return self._log.read().decode("utf-8", errors="replace").strip()[-2000:]
 
+    def _container_args(self) -> list[str]:
+        args = ["-metadata", f"comment={self.label_text}", "-metadata", f"{LABEL_KEY}=true"]
+        if self._fmt in ("mp4", "mov"):
+            args += ["-movflags", "+faststart+use_metadata_tags"]
+        return [*args, "-f", self._fmt]
+
+    def _mux_audio(self) -> None:
+        """Add the audio track to the finished video stream, cut to the video's duration.
+
+        The video is encoded first and the audio muxed in afterwards (stream copy of the video), so no frame is
+        ever dropped: ffmpeg's ``-shortest`` while encoding cuts the last frames when the audio ends early.
+        """
+        assert self._audio is not None and self._tmp is not None
+        fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix, dir=self.path.parent)
+        os.close(fd)
+        muxed = Path(name)
+        duration = self.frames_written / self.fps
+        cmd = [self._exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(self._tmp)]
+        cmd += ["-i", str(self._audio[0]), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy"]
+        cmd += ["-c:a", self._audio[1], "-t", f"{duration:.6f}", *self._container_args(), str(muxed)]
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+        if proc.returncode != 0:
+            muxed.unlink(missing_ok=True)
+            message = proc.stderr.decode("utf-8", errors="replace").strip()[-2000:]
+            raise MergeError(f"{self.path}: adding the audio of {self._audio[0]} failed: {message}")
+        os.replace(muxed, self._tmp)
+
     def close(self) -> Path:
         """Finish the file and move it into place; returns the path."""
         if self._closed:
@@ -327,6 +346,12 @@ class VideoWriter:
             message = self._stderr()
             self._cleanup()
             raise MergeError(f"{self.path}: ffmpeg failed with exit code {code}: {message}")
+        if self._audio is not None:
+            try:
+                self._mux_audio()
+            except MergeError:
+                self._cleanup()
+                raise
         os.replace(self._tmp, self.path)
         self._tmp = None
         self._cleanup()
