@@ -82,3 +82,23 @@ def test_alignment_record() -> None:
     with pytest.raises(ShapeError, match="size"):
         Alignment(mat.astype(np.float32), FaceType.FULL, 0)
     assert Pose(1.0, 2.0, 3.0).yaw == 2.0
+
+
+def test_atomic_write(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from fs_align import atomic_write
+
+    path = atomic_write(tmp_path / "sub" / "a.txt", "héllo")
+    assert path.read_text(encoding="utf-8") == "héllo"
+    atomic_write(path, b"\x00\x01")
+    assert path.read_bytes() == b"\x00\x01"
+
+    def fail(fd: int) -> None:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(os, "fsync", fail)
+    with pytest.raises(OSError, match="disk on fire"):
+        atomic_write(path, b"new")  # a failing write leaves the old file and no temp file
+    assert path.read_bytes() == b"\x00\x01"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["a.txt"]

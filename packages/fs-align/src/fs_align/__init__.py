@@ -12,6 +12,7 @@ from fs_align._align import (
     alignment_matrix,
     canonical_landmarks,
 )
+from fs_align._fileio import atomic_write
 from fs_align._image import as_bgr_uint8, check_image, check_points
 from fs_align._pose import MEAN_FACE_3D, POSE_INDICES_68, estimate_pose
 from fs_align._umeyama import umeyama
@@ -73,6 +74,7 @@ __all__ = [
     "align_face",
     "alignment_matrix",
     "as_bgr_uint8",
+    "atomic_write",
     "box_from_landmarks",
     "canonical_landmarks",
     "check_affine",

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from fs_align._asset_table import ASSETS, AssetSpec
+from fs_align._fileio import atomic_write
 from fs_align.errors import AssetError
 
 __all__ = [
@@ -120,21 +121,8 @@ def is_cached(name: str | AssetSpec, home: Path | None = None) -> bool:
         pass
     if _sha256_file(path) != spec.sha256:
         return False
-    _atomic_write_text(stamp, _stamp_text(path, spec.sha256))
+    atomic_write(stamp, _stamp_text(path, spec.sha256))
     return True
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def ensure_asset(name: str | AssetSpec, home: Path | None = None, *, download: bool = True) -> Path:
@@ -301,7 +289,7 @@ def _fetch_archive(specs: list[AssetSpec], home: Path | None) -> dict[str, Path]
                         f"{spec.sha256}, got {got}; the file was not cached"
                     )
                 os.replace(part, target)
-                _atomic_write_text(_stamp_path(target), _stamp_text(target, spec.sha256))
+                atomic_write(_stamp_path(target), _stamp_text(target, spec.sha256))
                 out[spec.name] = target
             finally:
                 if fd >= 0:

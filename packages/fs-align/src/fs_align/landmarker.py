@@ -16,8 +16,6 @@ below the chin. Boxes from another detector work best when first made square and
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -26,6 +24,7 @@ import numpy.typing as npt
 
 from fs_align._dlib_format import ShapePredictorModel, read_shape_predictor
 from fs_align._ert import ErtPredictor, similarity_params
+from fs_align._fileio import atomic_write
 from fs_align._image import as_bgr_uint8
 from fs_align.assets import ensure_asset, fs_home, get_asset
 from fs_align.errors import AssetError, ShapeError
@@ -281,20 +280,10 @@ def _sha256(path: Path) -> str:
 
 
 def _save_atomic(model: ShapePredictorModel, target: Path, meta: dict[str, str]) -> None:
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        arrays = {k: np.ascontiguousarray(v) for k, v in model.arrays().items()}
-        save_file(arrays, tmp, metadata=meta)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    arrays = {k: np.ascontiguousarray(v) for k, v in model.arrays().items()}
+    atomic_write(target, save(arrays, metadata=meta))
 
 
 def _load_cached(path: Path, sha: str) -> ShapePredictorModel | None:

@@ -14,9 +14,7 @@ faces again, in the frame numbering of :class:`fs_merge.FrameReader`. Format (ve
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from fs_align import atomic_write
 from fs_cli.errors import CliError
 
 __all__ = ["AlignmentsRecord", "RecordedFace", "find_records", "record_path"]
@@ -118,18 +117,7 @@ class AlignmentsRecord:
 
     def save(self, path: Path) -> Path:
         """Write atomically (temp file, fsync, rename)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.to_json())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write(path, self.to_json())
 
     @staticmethod
     def load(path: Path) -> AlignmentsRecord:

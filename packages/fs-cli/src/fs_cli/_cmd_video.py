@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import cv2
 import typer
 
+from fs_align import atomic_write
 from fs_cli._ui import ConfigOpt, JsonOpt, Ui
 from fs_cli.errors import CliError
 from fs_merge import FrameReader, VideoWriter, ffmpeg_exe, probe_video
@@ -22,15 +22,6 @@ app = typer.Typer(
 
 INFO_FILE = "video.json"
 AUDIO_FILE = "audio.mkv"
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def extract_audio(video: Path, dest: Path) -> bool:
@@ -93,7 +84,7 @@ def frames(
     has_audio = extract_audio(video, out / AUDIO_FILE)
     info = {"source": str(video), "fps": reader.fps / every, "width": reader.width, "height": reader.height}
     info |= {"frames": written, "every": every, "audio": AUDIO_FILE if has_audio else None}
-    _atomic_text(out / INFO_FILE, json.dumps(info, indent=2))
+    atomic_write(out / INFO_FILE, json.dumps(info, indent=2))
     for p in reader.problems:
         ui.warn(p)
     ui.result(info, f"{written} frames at {info['fps']:g} fps -> {out}" + (" (+ audio)" if has_audio else ""))

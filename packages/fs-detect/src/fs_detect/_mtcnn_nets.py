@@ -10,15 +10,13 @@ converted from a column-major framework.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
-from fs_align import AssetError
+from fs_align import AssetError, atomic_write
 from fs_align.assets import ensure_asset, fs_home, get_asset
 
 __all__ = ["ONet", "PNet", "RNet", "load_mtcnn_nets"]
@@ -108,17 +106,7 @@ class ONet(nn.Module):
 
 
 def _atomic_save(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"format": "pt"})
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, save(tensors, metadata={"format": "pt"}))
 
 
 def _state_dict(asset: str, home: Path | None, download: bool) -> dict[str, torch.Tensor]:

@@ -11,14 +11,13 @@ Files are written atomically (temp file, fsync, rename).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fs_align import atomic_write
 from fs_mask.polygons import Polygon, PolygonError, PolygonKind, PolygonLabels
 
 __all__ = ["DEFAULT_LABEL_MAP", "read_labelme", "to_labelme", "write_labelme"]
@@ -61,19 +60,7 @@ def write_labelme(path: str | Path, labels: PolygonLabels, size: int, image_path
     """Write ``labels`` as LabelMe JSON at ``path`` (atomic); ``image_path`` defaults to ``<stem>.png``."""
     target = Path(path)
     doc = to_labelme(labels, size, image_path or f"{target.stem}.png")
-    data = json.dumps(doc, indent=1).encode()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write(target, json.dumps(doc, indent=1))
 
 
 def _shape_points(shape: Mapping[str, Any], where: str) -> np.ndarray:

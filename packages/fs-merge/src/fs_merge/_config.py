@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fs_align import atomic_write
 from fs_merge._color import ColorTransfer
 from fs_merge._mask import Feather
 from fs_merge.errors import MergeError
@@ -186,18 +185,7 @@ class MergeConfig:
         suffix = path.suffix.lower()
         if suffix not in (".json", ".toml"):
             raise MergeError(f"{path}: MergeConfig files end in .json or .toml")
-        text = self.to_json() if suffix == ".json" else self.to_toml()
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write(path, self.to_json() if suffix == ".json" else self.to_toml())
 
     @classmethod
     def load(cls, path: str | Path) -> MergeConfig:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
@@ -13,10 +11,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from fs_align import atomic_write
 from fs_merge._checks import check_color_image
 from fs_merge.errors import MergeError
 
-__all__ = ["LABEL_KEY", "LABEL_TEXT", "atomic_write_bytes", "draw_label", "read_image_label", "write_image"]
+__all__ = ["LABEL_KEY", "LABEL_TEXT", "draw_label", "read_image_label", "write_image"]
 
 LABEL_TEXT = "synthetic media: face generated or swapped by fs; not an authentic recording"
 """The metadata text fs-merge writes into every image and video it produces."""
@@ -59,20 +58,6 @@ def draw_label(image: npt.NDArray[np.uint8], text: str = _MARK) -> npt.NDArray[n
         cv2.LINE_AA,
     )
     return np.asarray(out, dtype=np.uint8)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:
@@ -130,7 +115,7 @@ def write_image(
         raise MergeError(f"{path}: write_image writes .png or .jpg/.jpeg, not {suffix or 'no suffix'}")
     if not ok:
         raise MergeError(f"{path}: OpenCV could not encode the image")
-    atomic_write_bytes(path, data)
+    atomic_write(path, data)
     return path
 
 
