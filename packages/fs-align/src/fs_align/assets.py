@@ -114,11 +114,9 @@ def is_cached(name: str | AssetSpec, home: Path | None = None) -> bool:
     if not path.is_file():
         return False
     stamp = _stamp_path(path)
-    try:
+    with contextlib.suppress(OSError):  # no stamp yet, or unreadable: verify by hashing below
         if stamp.read_text() == _stamp_text(path, spec.sha256):
             return True
-    except OSError:
-        pass
     if _sha256_file(path) != spec.sha256:
         return False
     atomic_write(stamp, _stamp_text(path, spec.sha256))

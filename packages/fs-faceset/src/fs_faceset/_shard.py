@@ -9,6 +9,7 @@ header ourselves (so a lying header is refused before anything is mapped) and ma
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -180,9 +181,8 @@ def fsync_dir(path: Path) -> None:
     except OSError:
         return
     try:
-        os.fsync(fd)
-    except OSError:
-        pass
+        with contextlib.suppress(OSError):  # some filesystems cannot fsync a directory
+            os.fsync(fd)
     finally:
         os.close(fd)
 

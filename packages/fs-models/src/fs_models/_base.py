@@ -76,7 +76,8 @@ class FaceSwapModel(FsModel):
     has_masks: ClassVar[bool] = True
 
     def swap_unchecked(self, dst: torch.Tensor, *args: Any) -> SwapOutput:
-        raise NotImplementedError
+        """The traceable swap; every registered subclass overrides it (DF, LIAE, classic, CGAN)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement swap_unchecked")
 
     def swap(self, dst_faces: torch.Tensor, *args: Any) -> SwapOutput:
         """Swap faces: ``dst_faces`` N x 3 x R x R float BGR in [0, 1] (R = the model's resolution).
