@@ -102,3 +102,24 @@ def test_atomic_write(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped
         atomic_write(path, b"new")  # a failing write leaves the old file and no temp file
     assert path.read_bytes() == b"\x00\x01"
     assert sorted(p.name for p in path.parent.iterdir()) == ["a.txt"]
+
+
+def test_parse_enum_is_forgiving_and_names_the_choices() -> None:
+    import enum
+
+    from fs_align import parse_enum
+
+    class Mode(enum.Enum):
+        SEAMLESS_HIST = "seamless-hist-match"
+        RAW_RGB = "raw_rgb"
+
+    assert parse_enum(Mode, "seamless_hist_match", "mode") is Mode.SEAMLESS_HIST
+    assert parse_enum(Mode, "RAW-RGB", "mode") is Mode.RAW_RGB
+    assert parse_enum(Mode, "raw_rgb", "mode") is Mode.RAW_RGB  # by name too
+    assert parse_enum(Mode, Mode.RAW_RGB, "mode") is Mode.RAW_RGB
+
+    class Oops(Exception):
+        pass
+
+    with pytest.raises(Oops, match=r"mode: unknown value 'x'; known: seamless-hist-match, raw_rgb"):
+        parse_enum(Mode, "x", "mode: unknown value", Oops)

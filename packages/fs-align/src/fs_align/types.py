@@ -4,13 +4,40 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from fs_align.errors import ShapeError
 
-__all__ = ["Alignment", "FaceType", "LandmarkScheme", "Pose"]
+__all__ = ["Alignment", "FaceType", "LandmarkScheme", "Pose", "parse_enum"]
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def parse_enum(cls: type[E], value: object, what: str, error: type[Exception] = ValueError) -> E:
+    """Parse an enum member from itself, its value or its name, ignoring case and ``-``/``_`` differences.
+
+    The one parser behind every fs option enum (``FaceType.parse``, ``ColorTransfer.parse``, config fields).
+
+    Args:
+        cls: the enum.
+        value: a member, or a string matching a member's value or name (``"mkl-m"``, ``"MKL_M"``, ``"mkl_m"``).
+        what: the start of the error message, e.g. ``"unknown face type"`` or ``"precision: unknown value"``.
+        error: the exception type to raise (each package raises its own).
+
+    Raises:
+        error: ``"{what} {value!r}; known: ..."`` listing the members' values.
+    """
+    if isinstance(value, cls):
+        return value
+    key = str(value).strip().lower().replace("-", "_")
+    for member in cls:
+        if key in (str(member.value).lower().replace("-", "_"), member.name.lower()):
+            return member
+    known = ", ".join(str(m.value) for m in cls)
+    raise error(f"{what} {value!r}; known: {known}")
 
 
 class LandmarkScheme(enum.Enum):
@@ -45,16 +72,10 @@ class FaceType(enum.Enum):
     @classmethod
     def parse(cls, value: str | FaceType) -> FaceType:
         """Parse a face type from its value (``"whole_face"``), name (``"WHOLE_FACE"``) or DFL short name (``"wf"``)."""
-        if isinstance(value, FaceType):
-            return value
-        key = str(value).strip().lower().replace("-", "_")
-        short = {"h": "half", "mf": "mid_full", "f": "full", "wf": "whole_face", "head": "head"}
-        key = short.get(key, key)
-        for member in cls:
-            if member.value == key:
-                return member
-        known = ", ".join(m.value for m in cls)
-        raise ValueError(f"unknown face type {value!r}; known: {known} (or DFL's h, mf, f, wf, head)")
+        short = {"h": "half", "mf": "mid_full", "f": "full", "wf": "whole_face"}
+        if isinstance(value, str):
+            value = short.get(value.strip().lower(), value)
+        return parse_enum(cls, value, "unknown face type")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from fs_align import LandmarkScheme, ShapeError
+from fs_align import LandmarkScheme, ShapeError, parse_enum
 
 __all__ = ["Detection", "DetectorConfig", "DetectorName"]
 
@@ -25,14 +25,7 @@ class DetectorName(str, enum.Enum):
     @classmethod
     def parse(cls, value: str | DetectorName) -> DetectorName:
         """Parse a detector name (case-insensitive); raises ``ValueError`` listing the known names."""
-        if isinstance(value, DetectorName):
-            return value
-        key = str(value).strip().lower()
-        for member in cls:
-            if member.value == key:
-                return member
-        known = ", ".join(m.value for m in cls)
-        raise ValueError(f"unknown detector {value!r}; known: {known}")
+        return parse_enum(cls, value, "unknown detector")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from fs_align import check_points
+from fs_align import check_points, parse_enum
 from fs_mask.errors import MaskError
 
 __all__ = [
@@ -53,14 +53,7 @@ class MaskKind(enum.Enum):
     @classmethod
     def parse(cls, value: str | MaskKind) -> MaskKind:
         """Parse a kind from its value or name (``"hull"``, ``"EXTENDED"``)."""
-        if isinstance(value, MaskKind):
-            return value
-        key = str(value).strip().lower().replace("-", "_")
-        for member in cls:
-            if member.value == key:
-                return member
-        known = ", ".join(m.value for m in cls)
-        raise MaskError(f"kind: unknown landmark mask kind {value!r}; known: {known}")
+        return parse_enum(cls, value, "kind: unknown landmark mask kind", MaskError)
 
 
 def _check_landmarks(landmarks: npt.ArrayLike) -> npt.NDArray[np.float64]:

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from fs_align import ShapeError
+from fs_align import ShapeError, parse_enum
 from fs_merge._checks import as_float_image, check_color_image, check_mask, from_float_image
 
 __all__ = ["ColorTransfer", "color_transfer", "hist_match"]
@@ -54,14 +54,7 @@ class ColorTransfer(enum.Enum):
         """Parse a method from its value (``"mkl-m"``), its name (``"MKL_M"``) or ``None`` (no transfer)."""
         if value is None:
             return cls.NONE
-        if isinstance(value, ColorTransfer):
-            return value
-        key = str(value).strip().lower().replace("_", "-")
-        for member in cls:
-            if member.value == key:
-                return member
-        known = ", ".join(m.value for m in cls)
-        raise ValueError(f"unknown colour transfer method {value!r}; known: {known}")
+        return parse_enum(cls, value, "unknown colour transfer method")
 
     @property
     def base(self) -> ColorTransfer:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fs_align import atomic_write
+from fs_align import atomic_write, parse_enum
 from fs_merge._color import ColorTransfer
 from fs_merge._mask import Feather
 from fs_merge.errors import MergeError
@@ -43,14 +43,7 @@ class SharpenMode(enum.Enum):
 
 
 def _parse_enum(cls: type[enum.Enum], value: Any, field: str) -> Any:
-    if isinstance(value, cls):
-        return value
-    key = str(value).strip().lower().replace("_", "-")
-    for member in cls:
-        if member.value == key or member.value == key.replace("-", "_"):
-            return member
-    known = ", ".join(str(m.value) for m in cls)
-    raise MergeError(f"MergeConfig.{field}: unknown value {value!r}; known: {known}")
+    return parse_enum(cls, value, f"MergeConfig.{field}: unknown value", MergeError)
 
 
 @dataclass(frozen=True)

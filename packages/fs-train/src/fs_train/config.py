@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from fs_align import parse_enum
 from fs_train.errors import ConfigError
 
 __all__ = [
@@ -82,14 +83,7 @@ class MaskSource(str, enum.Enum):
 
 
 def _coerce(cls: type[enum.Enum], value: Any, name: str) -> Any:
-    if isinstance(value, cls):
-        return value
-    key = str(value).strip().lower()
-    for m in cls:
-        if m.value == key or m.name.lower() == key:
-            return m
-    known = ", ".join(str(m.value) for m in cls)
-    raise ConfigError(f"{name}: unknown value {value!r}; known: {known}")
+    return parse_enum(cls, value, f"{name}: unknown value", ConfigError)
 
 
 def _check(ok: bool, name: str, want: str, value: Any) -> None:
