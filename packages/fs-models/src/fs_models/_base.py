@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from typing import Any, ClassVar, NamedTuple
 
 import torch
@@ -70,14 +71,14 @@ class FsModel(nn.Module):
         return f"name={self.name!r}, config={self.config!r}"
 
 
-class FaceSwapModel(FsModel):
+class FaceSwapModel(FsModel, abc.ABC):
     """A model that swaps faces: ``swap`` checks the input, ``swap_unchecked`` is the traceable core."""
 
     has_masks: ClassVar[bool] = True
 
+    @abc.abstractmethod
     def swap_unchecked(self, dst: torch.Tensor, *args: Any) -> SwapOutput:
-        """The traceable swap; every registered subclass overrides it (DF, LIAE, classic, CGAN)."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement swap_unchecked")
+        """The traceable swap; every concrete model defines it (DF, LIAE, classic, CGAN)."""
 
     def swap(self, dst_faces: torch.Tensor, *args: Any) -> SwapOutput:
         """Swap faces: ``dst_faces`` N x 3 x R x R float BGR in [0, 1] (R = the model's resolution).
