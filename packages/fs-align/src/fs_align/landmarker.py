@@ -15,7 +15,6 @@ below the chin. Boxes from another detector work best when first made square and
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -24,7 +23,7 @@ import numpy.typing as npt
 
 from fs_align._dlib_format import ShapePredictorModel, read_shape_predictor
 from fs_align._ert import ErtPredictor, similarity_params
-from fs_align._fileio import atomic_write
+from fs_align._fileio import atomic_write, sha256_file
 from fs_align._image import as_bgr_uint8
 from fs_align.assets import ensure_asset, fs_home, get_asset
 from fs_align.errors import AssetError, ShapeError
@@ -271,14 +270,6 @@ class ErtLandmarker:
         return est
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _save_atomic(model: ShapePredictorModel, target: Path, meta: dict[str, str]) -> None:
     from safetensors.numpy import save
 
@@ -319,7 +310,7 @@ def load_shape_predictor(source: str | Path = "dlib68", *, cache: bool = True) -
         dat = Path(source)
         if not dat.is_file():
             raise AssetError(f"{dat}: no such shape predictor file")
-        sha, stem = _sha256(dat), dat.stem
+        sha, stem = sha256_file(dat), dat.stem
     if not cache:
         return read_shape_predictor(dat)
     target = fs_home() / "converted" / f"{stem}-{sha[:16]}.safetensors"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fs_align import sha256_file
 from fs_faceset._index import INDEX_NAME, read_index, write_index
 from fs_faceset._pack import ImageCodec
-from fs_faceset._shard import sha256_file
 from fs_faceset.errors import FacesetError, FacesetFormatError, FacesetIntegrityError
 from fs_faceset.faceset import Faceset, FacesetWriter
 

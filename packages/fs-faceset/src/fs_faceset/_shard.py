@@ -210,12 +210,3 @@ def atomic_write(path: Path, chunks: Iterable[bytes | memoryview]) -> str:
         raise
     fsync_dir(path.parent)
     return digest.hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 4 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(4 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

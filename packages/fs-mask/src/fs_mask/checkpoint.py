@@ -14,8 +14,6 @@ Loading never unpickles anything.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
+from fs_align import atomic_write
 from fs_mask.errors import MaskError
 from fs_mask.xseg_net import XSegConfig, XSegNet, create_segmenter
 
@@ -56,19 +55,10 @@ class XSegCheckpoint:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            os.replace(path, path.with_name(path.name + ".bak"))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Keep the previous file as ``<name>.bak`` (a copy), then write ``data`` atomically."""
+    if path.exists():
+        atomic_write(path.with_name(path.name + ".bak"), path.read_bytes())
+    atomic_write(path, data)
 
 
 def save_checkpoint(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from fs_align import atomic_write
 from fs_mask.errors import MaskError
 
 __all__ = ["preview_grid", "write_preview"]
@@ -57,15 +56,4 @@ def write_preview(
     ok, buf = cv2.imencode(".png", preview_grid(images, labels, preds))
     if not ok:
         raise MaskError(f"{target}: PNG encoding failed")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.tobytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write(target, buf.tobytes())
