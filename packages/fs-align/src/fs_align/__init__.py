@@ -40,7 +40,7 @@ from fs_align.landmarker import (
 from fs_align.landmarks68 import IBUG68_GROUPS, IBUG68_MIRROR, MEAN_FACE_2D, five_point_from_68
 from fs_align.quality import inter_ocular, jitter, nme
 from fs_align.smoothing import LandmarkSmoother, OneEuroConfig, OneEuroFilter
-from fs_align.types import Alignment, FaceType, LandmarkScheme, Pose, parse_enum
+from fs_align.types import Alignment, FaceType, LandmarkScheme, MaskSource, Pose, parse_enum
 
 __version__ = "0.1.0"
 
@@ -66,6 +66,7 @@ __all__ = [
     "LandmarkScheme",
     "LandmarkSmoother",
     "Landmarker",
+    "MaskSource",
     "OneEuroConfig",
     "OneEuroFilter",
     "Pose",

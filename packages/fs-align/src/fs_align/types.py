@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from fs_align.errors import ShapeError
 
-__all__ = ["Alignment", "FaceType", "LandmarkScheme", "Pose", "parse_enum"]
+__all__ = ["Alignment", "FaceType", "LandmarkScheme", "MaskSource", "Pose", "parse_enum"]
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -53,6 +53,31 @@ class LandmarkScheme(enum.Enum):
     def num_points(self) -> int:
         """Number of (x, y) points in this scheme."""
         return 68 if self is LandmarkScheme.IBUG68 else 5
+
+
+class MaskSource(enum.Enum):
+    """Where a face mask comes from: the one "which mask" enum of fs (training, XSeg, merging).
+
+    Training uses a fallback chain of sources (the first one a face has wins); merging multiplies a
+    combination (DFL's ``learned-prd*hull``). Values are DFL's names where DFL has one.
+    """
+
+    POLYGONS = "polygons"
+    """The face's include/exclude polygon labels (rasterised)."""
+    STORED = "stored"
+    """The mask stored in the face record (``Face.mask``), e.g. written by ``fs mask apply`` (XSeg)."""
+    XSEG = "xseg"
+    """An XSeg segmenter's prediction made now."""
+    HULL = "hull"
+    """The convex hull of the 68 landmarks."""
+    COMPONENTS = "components"
+    """faceswap's eight landmark parts."""
+    EXTENDED = "extended"
+    """The hull with the brows raised (DFL ``eyebrows_expand_mod``)."""
+    LEARNED_PRD = "learned-prd"
+    """The mask the swap model predicts with the swapped face (DFL ``out_celeb_face_mask``)."""
+    LEARNED_DST = "learned-dst"
+    """The mask the swap model predicts for the input dst face (DFL ``out_face_mask``)."""
 
 
 class FaceType(enum.Enum):
