@@ -29,7 +29,7 @@ def main() -> None:
     trainer.loader.next -= 1
     result = trainer.fit()
     weights = {k: v.contiguous() for k, v in trainer.model.state_dict().items()}
-    weights["first_faces"] = faces
+    weights["first_faces"] = faces.contiguous()  # batches are NHWC in memory (channels_last)
     save_file(weights, str(out / f"rank{rank}.safetensors"), metadata={"step": str(result.step),
               "world": os.environ.get("WORLD_SIZE", "1")})  # fmt: skip
 

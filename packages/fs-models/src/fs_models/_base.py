@@ -26,8 +26,8 @@ class AEOutput(NamedTuple):
     dst_dst: torch.Tensor
     """dst faces reconstructed by the dst path (dst identity)."""
     dst_dst_mask: torch.Tensor | None
-    src_dst: torch.Tensor
-    """dst faces decoded with the src identity: the swap."""
+    src_dst: torch.Tensor | None
+    """dst faces decoded with the src identity: the swap (``None`` from ``forward(..., swap=False)``)."""
     src_dst_mask: torch.Tensor | None
 
 

@@ -121,13 +121,18 @@ class ClassicAE(FaceSwapModel):
         r = self.resolution
         return torch.rand(batch, 3, r, r, generator=generator), torch.rand(batch, 3, r, r, generator=generator)
 
-    def forward(self, warped_src: torch.Tensor, warped_dst: torch.Tensor) -> AEOutput:
-        """Reconstruct both identities and swap: inputs N x 3 x R x R float BGR in [0, 1]."""
+    def forward(self, warped_src: torch.Tensor, warped_dst: torch.Tensor, *, swap: bool = True) -> AEOutput:
+        """Reconstruct both identities and swap: inputs N x 3 x R x R float BGR in [0, 1].
+
+        ``swap=False`` skips the swap (``src_dst`` is ``None``): training needs it only for style losses.
+        """
         check_faces(warped_src, "warped_src", self.resolution)
         check_faces(warped_dst, "warped_dst", self.resolution)
         src_code, dst_code = self.encoder(warped_src), self.encoder(warped_dst)
         src_src, src_src_m = self.decoder_src(src_code)
         dst_dst, dst_dst_m = self.decoder_dst(dst_code)
+        if not swap:
+            return AEOutput(src_src, src_src_m, dst_dst, dst_dst_m, None, None)
         src_dst, src_dst_m = self.decoder_src(dst_code)
         return AEOutput(src_src, src_src_m, dst_dst, dst_dst_m, src_dst, src_dst_m)
 

@@ -187,14 +187,19 @@ class DF(FaceSwapModel):
         r = self.resolution
         return torch.rand(batch, 3, r, r, generator=generator), torch.rand(batch, 3, r, r, generator=generator)
 
-    def forward(self, warped_src: torch.Tensor, warped_dst: torch.Tensor) -> AEOutput:
-        """Reconstruct both identities and swap: inputs N x 3 x R x R float BGR in [0, 1]."""
+    def forward(self, warped_src: torch.Tensor, warped_dst: torch.Tensor, *, swap: bool = True) -> AEOutput:
+        """Reconstruct both identities and swap: inputs N x 3 x R x R float BGR in [0, 1].
+
+        ``swap=False`` skips the swap (``src_dst`` is ``None``): training needs it only for style losses.
+        """
         check_faces(warped_src, "warped_src", self.resolution)
         check_faces(warped_dst, "warped_dst", self.resolution)
         src_code = self.inter(self.encoder(warped_src))
         dst_code = self.inter(self.encoder(warped_dst))
         src_src, src_src_m = self.decoder_src(src_code)
         dst_dst, dst_dst_m = self.decoder_dst(dst_code)
+        if not swap:
+            return AEOutput(src_src, src_src_m, dst_dst, dst_dst_m, None, None)
         src_dst, src_dst_m = self.decoder_src(dst_code)
         return AEOutput(src_src, src_src_m, dst_dst, dst_dst_m, src_dst, src_dst_m)
 
@@ -221,8 +226,11 @@ class LIAE(FaceSwapModel):
         r = self.resolution
         return torch.rand(batch, 3, r, r, generator=generator), torch.rand(batch, 3, r, r, generator=generator)
 
-    def forward(self, warped_src: torch.Tensor, warped_dst: torch.Tensor) -> AEOutput:
-        """Reconstruct both identities and swap: inputs N x 3 x R x R float BGR in [0, 1]."""
+    def forward(self, warped_src: torch.Tensor, warped_dst: torch.Tensor, *, swap: bool = True) -> AEOutput:
+        """Reconstruct both identities and swap: inputs N x 3 x R x R float BGR in [0, 1].
+
+        ``swap=False`` skips the swap (``src_dst`` is ``None``): training needs it only for style losses.
+        """
         check_faces(warped_src, "warped_src", self.resolution)
         check_faces(warped_dst, "warped_dst", self.resolution)
         src_ab = self.inter_AB(self.encoder(warped_src))
@@ -230,6 +238,8 @@ class LIAE(FaceSwapModel):
         dst_ab, dst_b = self.inter_AB(dst_enc), self.inter_B(dst_enc)
         src_src, src_src_m = self.decoder(torch.cat([src_ab, src_ab], 1))
         dst_dst, dst_dst_m = self.decoder(torch.cat([dst_b, dst_ab], 1))
+        if not swap:
+            return AEOutput(src_src, src_src_m, dst_dst, dst_dst_m, None, None)
         src_dst, src_dst_m = self.decoder(torch.cat([dst_ab, dst_ab], 1))
         return AEOutput(src_src, src_src_m, dst_dst, dst_dst_m, src_dst, src_dst_m)
 

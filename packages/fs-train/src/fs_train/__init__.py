@@ -22,6 +22,7 @@ from fs_train.errors import CheckpointError, ConfigError, DataError, DivergedErr
 from fs_train.losses import dssim, reconstruction_losses, style_loss
 from fs_train.optim import EMA, AdaBelief, AutoClip, LRDropout, build_optimizer, lr_factor
 from fs_train.preview import MetricsLog, loss_plot, preview_grid
+from fs_train.speed import cpu_bf16_features, resolve_precision
 from fs_train.trainer import FitResult, StepInfo, StopReason, Trainer
 
 __version__ = "0.1.0"
@@ -56,6 +57,7 @@ __all__ = [
     "Trainer",
     "__version__",
     "build_optimizer",
+    "cpu_bf16_features",
     "dssim",
     "load_checkpoint",
     "loss_plot",
@@ -63,6 +65,7 @@ __all__ = [
     "open_pair",
     "preview_grid",
     "reconstruction_losses",
+    "resolve_precision",
     "save_checkpoint",
     "style_loss",
 ]

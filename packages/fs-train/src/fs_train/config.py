@@ -64,6 +64,8 @@ class ClipMode(str, enum.Enum):
 class Precision(str, enum.Enum):
     """Numeric precision of the forward/backward pass (weights and optimiser state stay float32)."""
 
+    AUTO = "auto"
+    """bf16 where the device really computes in bf16 (CUDA; CPUs with AVX-512 BF16 or AMX), else fp32."""
     FP32 = "fp32"
     BF16 = "bf16"
     """bfloat16 autocast (no loss scaling needed)."""
@@ -336,7 +338,12 @@ class TrainConfig(_Base):
         steps: target number of optimiser steps (the run stops there).
         time_budget_s: stop after this many seconds of wall time (0: no limit).
         seed: seeds the weights, sampling, augmentation and LR dropout.
-        precision: ``fp32``, ``bf16`` or ``fp16``.
+        precision: ``auto`` (bf16 where the hardware has it, else fp32; see :mod:`fs_train.speed`), ``fp32``,
+            ``bf16`` or ``fp16``.
+        channels_last: keep weights and activations in NHWC (faster convolutions with bf16 on CPU and GPU);
+            checkpoints are still written contiguous.
+        compile: ``torch.compile`` the model's training forward (pays off on GPUs for long runs; on CPU the
+            compile time rarely comes back in a short run, see fs-train's README).
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         ema_decay: EMA of the weights (0 off; e.g. 0.999); previews and the exported model use the EMA.
         max_bad_steps: stop with an error after this many steps with a NaN/inf loss or gradient (each is skipped).
@@ -363,7 +370,9 @@ class TrainConfig(_Base):
     steps: int = 1000
     time_budget_s: float = 0.0
     seed: int = 0
-    precision: Precision = Precision.FP32
+    precision: Precision = Precision.AUTO
+    channels_last: bool = True
+    compile: bool = False
     device: str = "auto"
     ema_decay: float = 0.0
     max_bad_steps: int = 10
@@ -405,6 +414,8 @@ class TrainConfig(_Base):
             _num(self.time_budget_s) and self.time_budget_s >= 0, "time_budget_s", "a number >= 0", self.time_budget_s
         )
         _check(_num(self.ema_decay) and 0 <= self.ema_decay < 1, "ema_decay", "a number in [0, 1)", self.ema_decay)
+        for name in ("channels_last", "compile"):
+            _check(isinstance(getattr(self, name), bool), name, "a bool", getattr(self, name))
         for name in ("load_parts", "freeze_parts"):
             v = tuple(getattr(self, name))
             _check(all(isinstance(x, str) and x for x in v), name, "a tuple of submodule names", v)

@@ -165,13 +165,20 @@ class Batch:
     em_dst: torch.Tensor | None
 
     @staticmethod
-    def from_arrays(arrays: dict[str, npt.NDArray[np.uint8]], device: torch.device) -> Batch:
-        """Convert uint8 arrays to float tensors on ``device`` (the uint8 data travels, then is scaled there)."""
+    def from_arrays(
+        arrays: dict[str, npt.NDArray[np.uint8]], device: torch.device, channels_last: bool = False
+    ) -> Batch:
+        """Convert uint8 arrays to float tensors on ``device`` (the uint8 data travels, then is scaled there).
+
+        Images come out N x 3 x H x W, in NHWC memory order when ``channels_last`` (no copy: that is the order
+        the arrays already have).
+        """
         nb = device.type == "cuda"
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
 
         def img(name: str) -> torch.Tensor:
             t = torch.from_numpy(arrays[name]).to(device, non_blocking=nb)
-            return t.permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+            return t.permute(0, 3, 1, 2).float().div_(255.0).contiguous(memory_format=fmt)
 
         def msk(name: str) -> torch.Tensor | None:
             if name not in arrays:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import inspect
 import math
 import signal
 import threading
@@ -35,6 +36,7 @@ from fs_train.errors import DivergedError
 from fs_train.losses import discriminator_loss, gan_generator_loss, reconstruction_losses
 from fs_train.optim import EMA, AutoClip, LRDropout, build_optimizer, lr_factor
 from fs_train.preview import MetricsLog, loss_plot, preview_grid, write_png
+from fs_train.speed import resolve_precision
 
 __all__ = ["FitResult", "StepInfo", "StopReason", "Trainer"]
 
@@ -92,8 +94,13 @@ class Trainer:
         self.config = config
         self.callbacks = list(callbacks)
         self.device = resolve_device(config.device)
+        self.precision, note = resolve_precision(config.precision, self.device)
+        self.notes: list[str] = [note] if note else []
+        """One-line remarks on choices made for this hardware (for a front end to show)."""
         self.sources = open_pair(config.src, config.dst, config.effective_loss)
         self.model: FaceSwapModel = build_model(config, self.sources).to(self.device)
+        if config.channels_last:
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.resolution = self.model.resolution
         self.disc: FsModel | None = build_discriminator(config, self.resolution)
         if self.disc is not None:
@@ -104,7 +111,7 @@ class Trainer:
         self.lr_dropout = LRDropout(self.params, config.effective_lr_dropout, config.seed)
         self.autoclip = AutoClip(config.optim.autoclip_percentile) if config.optim.clip is ClipMode.AUTO else None
         self.ema = EMA(self.model, config.ema_decay) if config.ema_decay > 0 else None
-        fp16 = config.precision is Precision.FP16
+        fp16 = self.precision is Precision.FP16
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self.step = 0
         self.counter = 0
@@ -129,6 +136,14 @@ class Trainer:
             if self.disc is not None:
                 self.d_ddp = DDP(self.disc, device_ids=ids)
         masks, em = needs(config)
+        loss_cfg = config.effective_loss
+        # DF/LIAE skip the swap pass (a third of the decoder work) unless a style loss needs the swapped face.
+        self._swap_kw = {} if loss_cfg.face_style_weight > 0 or loss_cfg.bg_style_weight > 0 else {"swap": False}
+        if self._swap_kw and "swap" not in inspect.signature(self.model.forward).parameters:
+            self._swap_kw = {}
+        self._forward: Callable[..., AEOutput] = self.ddp
+        if config.compile:
+            self._forward = torch.compile(self.ddp)  # type: ignore[assignment]
         spec = {
             "src": str(config.src), "dst": str(config.dst), "loss": config.effective_loss.to_dict(),
             "augment": config.effective_augment.to_dict(), "resolution": self.resolution,
@@ -165,13 +180,18 @@ class Trainer:
         """The next micro-batch from the loader, on the training device."""
         arrays = self.loader.get()
         self.counter += 1
-        return Batch.from_arrays(arrays, self.device)
+        return Batch.from_arrays(arrays, self.device, channels_last=self.config.channels_last)
 
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        p = self.config.precision
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """The autocast context of the run's precision (a no-op for fp32)."""
+        p = self.precision
         if p is Precision.FP32:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16 if p is Precision.BF16 else torch.float16)
+
+    def forward_train(self, b: Batch) -> AEOutput:
+        """The model's training forward on a micro-batch (compiled and without the swap pass where possible)."""
+        return self._forward(b.warped_src, b.warped_dst, **self._swap_kw)
 
     def compute_gradients(self, micro_batches: Sequence[Batch]) -> dict[str, float]:
         """Forward + backward over ``micro_batches``, leaving the mean gradient in ``.grad`` (and the disc's).
@@ -190,8 +210,8 @@ class Trainer:
             sync = i == n - 1
             ctx = self.ddp.no_sync() if isinstance(self.ddp, DDP) and not sync else contextlib.nullcontext()
             with ctx:
-                with self._autocast():
-                    out: AEOutput = self.ddp(b.warped_src, b.warped_dst)
+                with self.autocast():
+                    out = self.forward_train(b)
                     total, parts, extras = reconstruction_losses(out, b, cfg)
                     if self.disc is not None:
                         g_loss, fake = gan_generator_loss(self.disc, out, b, extras, cfg)
@@ -207,7 +227,7 @@ class Trainer:
             self.disc.requires_grad_(True)
             for i, (real, fake) in enumerate(fakes):
                 ctx = self.d_ddp.no_sync() if isinstance(self.d_ddp, DDP) and i < n - 1 else contextlib.nullcontext()
-                with ctx, self._autocast():
+                with ctx, self.autocast():
                     d_loss = discriminator_loss(self.d_ddp, real, fake)
                 self.scaler.scale(d_loss / n).backward()  # type: ignore[no-untyped-call]
                 sums["disc"] = sums.get("disc", torch.zeros((), device=self.device)) + d_loss.detach().float() / n
@@ -233,8 +253,20 @@ class Trainer:
         if micro_batches is None:
             micro_batches = [self.next_micro_batch() for _ in range(self.config.accum_steps)]
         parts = self.compute_gradients(micro_batches)
-        norm = self._clip()
         loss = parts["loss"]
+        norm, bad, lr = self.apply_gradients(loss)
+        if not bad:
+            self.history.append((self.step, loss, parts.get("src", math.nan), parts.get("dst", math.nan)))
+        dt = time.perf_counter() - t0
+        n = micro_batches[0].target_src.shape[0] * len(micro_batches) * self.dist.world
+        return StepInfo(self.step, self.config.steps, loss, parts, lr, norm, n / max(dt, 1e-9), dt, bad, self.bad_steps)
+
+    def apply_gradients(self, loss: float) -> tuple[float, bool, float]:
+        """Clip, check and apply the gradients in ``.grad`` (one optimiser step); returns (norm, skipped, lr).
+
+        A NaN/inf loss or gradient skips the step (and counts towards ``max_bad_steps``).
+        """
+        norm = self._clip()
         local_bad = not math.isfinite(loss) or (not math.isfinite(norm) and not self.scaler.is_enabled())
         bad = all_reduce_max(float(local_bad), self.dist, self.device) > 0
         lr = self.lr
@@ -265,10 +297,7 @@ class Trainer:
             if self.ema is not None:
                 self.ema.update(self.model)
             self.step += 1
-            self.history.append((self.step, loss, parts.get("src", math.nan), parts.get("dst", math.nan)))
-        dt = time.perf_counter() - t0
-        n = micro_batches[0].target_src.shape[0] * len(micro_batches) * self.dist.world
-        return StepInfo(self.step, self.config.steps, loss, parts, lr, norm, n / max(dt, 1e-9), dt, bad, self.bad_steps)
+        return norm, bad, lr
 
     # -- the loop -------------------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -386,7 +415,8 @@ class Trainer:
         b = self.preview_batch()
         with self.ema_weights():
             out = self.model(b.target_src, b.target_dst)
-        grid = preview_grid([b.target_src, out.src_src, b.target_dst, out.dst_dst, out.src_dst])
+        swapped = out.src_dst if out.src_dst is not None else torch.zeros_like(b.target_dst)
+        grid = preview_grid([b.target_src, out.src_src, b.target_dst, out.dst_dst, swapped])
         folder = self.config.out_dir / "previews"
         write_png(folder / f"preview_{self.step:07d}.png", grid)
         return write_png(folder / "preview_latest.png", grid)
