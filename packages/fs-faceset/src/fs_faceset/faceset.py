@@ -12,11 +12,12 @@ from typing import Any, overload
 import numpy as np
 import numpy.typing as npt
 
+from fs_align import parse_enum
 from fs_faceset._index import Index, ShardEntry, read_index, write_index
 from fs_faceset._pack import ImageCodec, ShardData, content_id, pack_faces
 from fs_faceset._shard import atomic_write, map_tensor, read_header, shard_bytes
 from fs_faceset._sources import SourceInfo
-from fs_faceset.errors import FacesetError, FacesetFormatError
+from fs_faceset.errors import FacesetConfigError, FacesetError, FacesetFormatError
 from fs_faceset.face import Face
 
 __all__ = ["Faceset", "FacesetWriter"]
@@ -57,12 +58,12 @@ class FacesetWriter:
         size: int | None = None,
     ) -> None:
         self.path = Path(path)
-        self._codec = ImageCodec(image_codec)
+        self._codec = parse_enum(ImageCodec, image_codec, "image_codec: unknown codec", FacesetConfigError)
         if shard_size < 1:
-            raise FacesetError(f"shard_size: expected >= 1, got {shard_size}")
+            raise FacesetConfigError(f"shard_size: expected >= 1, got {shard_size}")
         self._shard_size = shard_size
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 4):
-            raise FacesetError(f"size: expected an int >= 4, got {size!r}")
+            raise FacesetConfigError(f"size: expected an int >= 4, got {size!r}")
         self._size = size
         self._sources: list[SourceInfo] = []
         self._buffer: list[Face] = []
