@@ -4,128 +4,24 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
 
-from fs_faceset._index import Index, ShardEntry, read_index, write_index
-from fs_faceset._pack import ImageCodec, ShardData, content_id, pack_faces
-from fs_faceset._shard import atomic_write, map_tensor, read_header, shard_bytes
+from fs_faceset._index import Index, read_index, write_index
+from fs_faceset._pack import ImageCodec, ShardData
+from fs_faceset._shard import map_tensor, read_header
+from fs_faceset._sources import SourceInfo
+from fs_faceset._writer import FacesetWriter
 from fs_faceset.errors import FacesetError, FacesetFormatError
 from fs_faceset.face import Face
 
-__all__ = ["Faceset", "FacesetWriter"]
+__all__ = ["Faceset", "FacesetWriter"]  # FacesetWriter lives in _writer; re-exported here
 
 _PER_FACE = ("landmarks", "source_landmarks", "image_to_face", "source_rect", "frame_index", "score", "pose")
-
-
-class FacesetWriter:
-    """Add faces to a new (or, with ``append=True``, an existing) faceset; use as a context manager.
-
-    Faces are buffered and written ``shard_size`` at a time. Each shard is written atomically (temp file,
-    fsync, rename) and only then entered into ``index.json`` (also atomic), so a crash never exposes a
-    half-written shard: readers see the faces of the shards committed so far. Leaving the ``with`` block by an
-    exception discards the faces still buffered.
-
-    Args:
-        path: the faceset folder (created if missing).
-        image_codec: ``"raw"`` (default, memory-mapped), ``"png"`` or ``"jpeg"``; see FORMAT.md.
-        shard_size: faces per shard.
-        append: add to an existing faceset instead of refusing to touch it.
-
-    Raises:
-        FacesetError: the folder already holds a faceset and ``append`` is false, or settings disagree.
-    """
-
-    def __init__(
-        self, path: str | Path, *, image_codec: str | ImageCodec = "raw", shard_size: int = 512, append: bool = False
-    ) -> None:
-        self.path = Path(path)
-        self._codec = ImageCodec(image_codec)
-        if shard_size < 1:
-            raise FacesetError(f"shard_size: expected >= 1, got {shard_size}")
-        self._shard_size = shard_size
-        self._buffer: list[Face] = []
-        self._buffer_ids: list[str] = []
-        self._index: Index | None = None
-        self._ids: set[str] = set()
-        self._closed = False
-        if (self.path / "index.json").exists():
-            if not append:
-                raise FacesetError(f"{self.path}: already holds a faceset; pass append=True to add to it")
-            existing = Faceset.open(self.path, include_removed=True)
-            self._index = existing._index
-            self._ids = set(existing.ids)
-            if self._index.codec is not self._codec:
-                raise FacesetError(
-                    f"{self.path}: faceset stores {self._index.codec.value} images, not {self._codec.value}"
-                )
-        self._next = 1 + max((int(s.file[6:12]) for s in self._index.shards), default=-1) if self._index else 0
-
-    def __enter__(self) -> FacesetWriter:
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
-        if et is None:
-            self.close()
-        else:
-            self._buffer.clear()
-            self._closed = True
-
-    def add(self, face: Face) -> str:
-        """Add one face; returns its id (``face.id`` or a content hash).
-
-        Raises:
-            FacesetError: the writer is closed, the face's size differs from the faceset's, or its id exists.
-        """
-        if self._closed:
-            raise FacesetError(f"{self.path}: writer is closed")
-        if not isinstance(face, Face):
-            raise FacesetError(f"add: expected a fs_faceset.Face, got {type(face).__name__}")
-        size = self._index.size if self._index else (self._buffer[0].size if self._buffer else face.size)
-        if face.size != size:
-            raise FacesetError(f"{self.path}: faceset holds {size}px faces; got a {face.size}px face")
-        fid = face.id or content_id(face)
-        if fid in self._ids:
-            raise FacesetError(f"{self.path}: a face with id {fid!r} is already in the faceset")
-        self._ids.add(fid)
-        self._buffer.append(face)
-        self._buffer_ids.append(fid)
-        if len(self._buffer) >= self._shard_size:
-            self.flush()
-        return fid
-
-    def add_all(self, faces: Iterable[Face]) -> list[str]:
-        """Add several faces; returns their ids."""
-        return [self.add(f) for f in faces]
-
-    def flush(self) -> None:
-        """Commit the buffered faces as one shard (no-op when the buffer is empty)."""
-        if not self._buffer:
-            return
-        index = self._index or Index(self._buffer[0].size, self._codec)
-        self.path.mkdir(parents=True, exist_ok=True)
-        tensors, meta = pack_faces(self._buffer, self._buffer_ids, self._codec)
-        name = f"shard-{self._next:06d}.safetensors"
-        chunks = shard_bytes(tensors, meta)
-        sha = atomic_write(self.path / name, chunks)
-        nbytes = sum(len(c) if isinstance(c, bytes) else c.nbytes for c in chunks)
-        self._index = index.with_shard(ShardEntry(name, len(self._buffer), nbytes, sha))
-        write_index(self.path, self._index)
-        self._next += 1
-        self._buffer.clear()
-        self._buffer_ids.clear()
-
-    def close(self) -> None:
-        """Flush and write the index (an empty faceset gets an index too, once a size is known)."""
-        if self._closed:
-            return
-        self.flush()
-        self._closed = True
 
 
 class _Store:
@@ -325,6 +221,65 @@ class Faceset:
             out[j] = self._store.shards[int(shard_of[j])].image(int(local[j]))
         return out
 
+    def masks(self, indices: Sequence[int] | npt.NDArray[Any] | None = None) -> list[npt.NDArray[np.float32] | None]:
+        """Stored masks of the view (or ``indices`` within it): one ``S x S`` float32 mask in [0, 1] per face
+        (1 = face), or ``None`` for a face without one. Reads only the mask tables (no image is decoded)."""
+        rows = self._rows[self._positions(indices)]
+        out: list[npt.NDArray[np.float32] | None] = []
+        for g in rows.tolist():
+            shard = self._store.shards[int(self._store.shard_of[g])]
+            mi = int(shard.t["mask_index"][int(self._store.local[g])])
+            out.append(None if mi < 0 else np.asarray(shard.t["masks"][mi], dtype=np.float32) / np.float32(255))
+        return out
+
+    def set_masks(
+        self,
+        faces: Sequence[int] | Sequence[str] | npt.NDArray[Any],
+        masks: Sequence[npt.NDArray[Any] | None] | None,
+    ) -> Faceset:
+        """Store (or, with ``None``, clear) the masks of some faces, in place and atomically.
+
+        Only the shards holding those faces are rewritten (under new names), then ``index.json`` is replaced
+        (the commit point), then the old shards are deleted: a crash at any step leaves either the old or the
+        new faceset readable, and nothing else in the folder is touched. Faceset objects opened before keep
+        reading the old data; use the returned one. Like :func:`remove` and :func:`compact`, it must not run
+        while a :class:`FacesetWriter` appends to the same faceset (the writer would write its older index).
+
+        Args:
+            faces: positions in this view (ints) or face ids (strs), each at most once.
+            masks: one mask per face: ``S x S`` uint8 (0..255), float (0..1) or bool, or ``None`` to remove
+                the face's mask; ``None`` instead of the list removes the masks of all ``faces``.
+
+        Returns:
+            The reopened faceset, the same view (same faces, same order) with the new masks.
+
+        Raises:
+            FacesetError: lengths differ, a face is named twice, an id is unknown; ShapeError: a bad mask.
+        """
+        from fs_faceset._update import as_mask, rewrite_masks
+
+        items = list(faces)
+        if items and all(isinstance(f, str) for f in items):
+            pos = [self.index_of(str(f)) for f in items]
+        else:
+            pos = self._positions(items).tolist() if items else []
+        values: list[Any] = [None] * len(pos) if masks is None else list(masks)
+        if len(values) != len(pos):
+            raise FacesetError(f"set_masks: {len(pos)} faces but {len(values)} masks")
+        rows = self._rows[np.asarray(pos, dtype=np.int64)].tolist()
+        if len(set(rows)) != len(rows):
+            raise FacesetError(f"{self.path}: set_masks names a face twice")
+        changes: dict[int, dict[int, Any]] = {}
+        for j, (g, m) in enumerate(zip(rows, values, strict=True)):
+            mask = None if m is None else as_mask(m, self.size, f"set_masks: masks[{j}]")
+            changes.setdefault(int(self._store.shard_of[g]), {})[int(self._store.local[g])] = mask
+        if changes:
+            rewrite_masks(self.path, self._index, self._store.shards, changes)
+        fresh = Faceset.open(self.path, include_removed=True)
+        if fresh.ids[: len(self._store.ids)] != self._store.ids:
+            raise FacesetError(f"{self.path}: the faceset changed on disk while its masks were set")
+        return Faceset(fresh._store, self._rows)
+
     # -- filters --------------------------------------------------------------------------------------------
     def select(self, indices: Sequence[int] | npt.NDArray[Any]) -> Faceset:
         """A view of the faces at ``indices`` (ints or a boolean mask), in that order."""
@@ -354,6 +309,26 @@ class Faceset:
             return self.ids.index(face_id)
         except ValueError:
             raise FacesetError(f"{self.path}: no face with id {face_id!r}") from None
+
+    # -- sources --------------------------------------------------------------------------------------------
+    def sources(self) -> dict[str, SourceInfo]:
+        """The per-source facts recorded in the index, by :attr:`SourceInfo.name` (empty for version-1 facesets
+        and for faces added without :meth:`FacesetWriter.add_source`). Not narrowed by views."""
+        return {s.name: s for s in self._index.sources}
+
+    def frames(self, source: str) -> dict[int, list[int]]:
+        """The faces of one source in this view, grouped by frame: ``{frame_index: [position, ...]}`` with
+        positions in view order (use them with ``fs[i]``, :meth:`images`, :meth:`masks`). Read from the index
+        metadata and the ``frame_index`` column; no image is decoded. Frames without faces are absent (see
+        :meth:`sources` for which frames were looked at)."""
+        paths = self.source_paths
+        pos = np.array([i for i, p in enumerate(paths) if p == source], dtype=np.int64)
+        out: dict[int, list[int]] = {}
+        if not len(pos):
+            return out
+        for p, f in zip(pos.tolist(), self.column("frame_index", pos).tolist(), strict=True):
+            out.setdefault(int(f), []).append(int(p))
+        return dict(sorted(out.items()))
 
     def shard_paths(self) -> list[Path]:
         """The committed shard files, in order."""

@@ -15,7 +15,9 @@ import math
 import torch
 from torch import nn
 
+from fs_align import parse_enum
 from fs_models._config import InitMethod
+from fs_models.errors import ConfigError
 
 __all__ = ["conv_aware_", "he_uniform_", "icnr_", "init_weights"]
 
@@ -65,7 +67,7 @@ def icnr_(
     r2 = scale * scale
     out_ch = weight.shape[0]
     if out_ch % r2:
-        raise ValueError(f"ICNR needs out channels divisible by {r2}, got {out_ch}")
+        raise ConfigError(f"ICNR needs out channels divisible by {r2}, got {out_ch}")
     sub = torch.empty((out_ch // r2, *weight.shape[1:]), dtype=weight.dtype)
     _init_tensor(sub, method, generator)
     weight.copy_(sub.repeat_interleave(r2, dim=0))
@@ -93,8 +95,11 @@ def init_weights(
         seed: seed of a private generator, for reproducible weights without touching the global RNG.
     Returns:
         ``module``.
+
+    Raises:
+        ConfigError: an unknown ``method``.
     """
-    method = InitMethod(method)
+    method = parse_enum(InitMethod, method, "init_weights: unknown method", ConfigError)
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
