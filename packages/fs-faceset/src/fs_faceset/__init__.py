@@ -10,6 +10,7 @@ from fs_faceset import sort
 from fs_faceset._ops import ValidationReport, compact, merge, remove, validate
 from fs_faceset._pack import FORMAT_VERSION, ImageCodec
 from fs_faceset._report import ImportReport
+from fs_faceset._sources import SourceInfo, frame_ranges
 from fs_faceset.curate import export_thumbnails, sync_deletions
 from fs_faceset.dfl import export_dfl, import_dfl, read_dfl_jpg
 from fs_faceset.errors import FacesetError, FacesetFormatError, FacesetIntegrityError
@@ -29,11 +30,13 @@ __all__ = [
     "FacesetWriter",
     "ImageCodec",
     "ImportReport",
+    "SourceInfo",
     "ValidationReport",
     "__version__",
     "compact",
     "export_dfl",
     "export_thumbnails",
+    "frame_ranges",
     "import_dfl",
     "import_faceswap",
     "merge",

@@ -67,17 +67,21 @@ def compact(path: str | Path | Faceset, *, shard_size: int = 512) -> Faceset:
 
 def merge(a: str | Path | Faceset, b: str | Path | Faceset, out: str | Path, *, shard_size: int = 512) -> Faceset:
     """Write the faces of ``a`` then ``b`` into a new faceset at ``out``; faces whose id is already present
-    (the same face in both) are kept once.
+    (the same face in both) are kept once. The sources of both are kept (a source in both is merged: its
+    processed frames are united, :meth:`SourceInfo.merged`).
 
     Raises:
-        FacesetError: the inputs differ in image size, or ``out`` already holds a faceset.
+        FacesetError: the inputs differ in image size, ``out`` already holds a faceset, or a source is recorded
+            in both with another fps or frame size.
     """
     fa = a if isinstance(a, Faceset) else Faceset.open(a)
     fb = b if isinstance(b, Faceset) else Faceset.open(b)
     if fa.size != fb.size:
         raise FacesetError(f"merge: {fa.path} holds {fa.size}px faces, {fb.path} holds {fb.size}px")
     seen: set[str] = set()
-    with FacesetWriter(out, image_codec=fa.image_codec, shard_size=shard_size) as w:
+    with FacesetWriter(out, image_codec=fa.image_codec, shard_size=shard_size, size=fa.size) as w:
+        for info in (*fa.sources().values(), *fb.sources().values()):
+            w.add_source(info)
         for fs in (fa, fb):
             for face in fs:
                 if face.id not in seen:

@@ -18,10 +18,12 @@ from fs_faceset._shard import Rows
 from fs_faceset.errors import FacesetError, FacesetFormatError
 from fs_faceset.face import Face
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "ImageCodec", "ShardData", "content_id", "pack_faces"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "READ_VERSIONS", "ImageCodec", "ShardData", "content_id", "pack_faces"]
 
 FORMAT_NAME = "fs-faceset"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
+"""Index and shard versions this fs-faceset reads (it writes :data:`FORMAT_VERSION`)."""
 
 
 class ImageCodec(enum.Enum):
@@ -123,8 +125,8 @@ class ShardData:
         bad = FacesetFormatError
         if meta.get("format") != FORMAT_NAME:
             raise bad(f"{path}: not an fs-faceset shard (format {meta.get('format')!r})")
-        if meta.get("version") != str(FORMAT_VERSION):
-            raise bad(f"{path}: shard format version {meta.get('version')!r}; this fs-faceset reads {FORMAT_VERSION}")
+        if meta.get("version") not in {str(v) for v in READ_VERSIONS}:
+            raise bad(f"{path}: shard format version {meta.get('version')!r}; this fs-faceset reads {READ_VERSIONS}")
         try:
             self.count = int(meta["count"])
             self.size = int(meta["size"])

@@ -15,6 +15,7 @@ import numpy.typing as npt
 from fs_faceset._index import Index, ShardEntry, read_index, write_index
 from fs_faceset._pack import ImageCodec, ShardData, content_id, pack_faces
 from fs_faceset._shard import atomic_write, map_tensor, read_header, shard_bytes
+from fs_faceset._sources import SourceInfo
 from fs_faceset.errors import FacesetError, FacesetFormatError
 from fs_faceset.face import Face
 
@@ -36,19 +37,34 @@ class FacesetWriter:
         image_codec: ``"raw"`` (default, memory-mapped), ``"png"`` or ``"jpeg"``; see FORMAT.md.
         shard_size: faces per shard.
         append: add to an existing faceset instead of refusing to touch it.
+        size: the aligned face size, when known before the first face (lets a faceset with no faces, but with
+            sources, be written; faces of another size are refused).
+
+    Per-source facts go in with :meth:`add_source`; they are written into ``index.json`` with the next shard
+    (in the same index write), by :meth:`flush`, or on :meth:`close`.
 
     Raises:
         FacesetError: the folder already holds a faceset and ``append`` is false, or settings disagree.
     """
 
     def __init__(
-        self, path: str | Path, *, image_codec: str | ImageCodec = "raw", shard_size: int = 512, append: bool = False
+        self,
+        path: str | Path,
+        *,
+        image_codec: str | ImageCodec = "raw",
+        shard_size: int = 512,
+        append: bool = False,
+        size: int | None = None,
     ) -> None:
         self.path = Path(path)
         self._codec = ImageCodec(image_codec)
         if shard_size < 1:
             raise FacesetError(f"shard_size: expected >= 1, got {shard_size}")
         self._shard_size = shard_size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 4):
+            raise FacesetError(f"size: expected an int >= 4, got {size!r}")
+        self._size = size
+        self._sources: list[SourceInfo] = []
         self._buffer: list[Face] = []
         self._buffer_ids: list[str] = []
         self._index: Index | None = None
@@ -64,6 +80,8 @@ class FacesetWriter:
                 raise FacesetError(
                     f"{self.path}: faceset stores {self._index.codec.value} images, not {self._codec.value}"
                 )
+            if size is not None and size != self._index.size:
+                raise FacesetError(f"{self.path}: faceset holds {self._index.size}px faces, not {size}px")
         self._next = 1 + max((int(s.file[6:12]) for s in self._index.shards), default=-1) if self._index else 0
 
     def __enter__(self) -> FacesetWriter:
@@ -86,7 +104,7 @@ class FacesetWriter:
             raise FacesetError(f"{self.path}: writer is closed")
         if not isinstance(face, Face):
             raise FacesetError(f"add: expected a fs_faceset.Face, got {type(face).__name__}")
-        size = self._index.size if self._index else (self._buffer[0].size if self._buffer else face.size)
+        size = self._known_size() or face.size
         if face.size != size:
             raise FacesetError(f"{self.path}: faceset holds {size}px faces; got a {face.size}px face")
         fid = face.id or content_id(face)
@@ -103,11 +121,42 @@ class FacesetWriter:
         """Add several faces; returns their ids."""
         return [self.add(f) for f in faces]
 
+    def add_source(self, info: SourceInfo) -> None:
+        """Record the facts of one source (fps, frame size and count, frames processed) in the faceset index.
+
+        A source already recorded (in this writer or, when appending, in the faceset) is merged with it
+        (:meth:`SourceInfo.merged`: processed frames are united). Written with the next shard, by :meth:`flush`
+        or on :meth:`close`, so add the frames of a chunk before flushing the faces found in them.
+
+        Raises:
+            FacesetError: the writer is closed, ``info`` is not a :class:`SourceInfo`, or it contradicts the
+                record already there (another fps or frame size under the same name).
+        """
+        if self._closed:
+            raise FacesetError(f"{self.path}: writer is closed")
+        if not isinstance(info, SourceInfo):
+            raise FacesetError(f"add_source: expected a fs_faceset.SourceInfo, got {type(info).__name__}")
+        # merge now, so that a contradiction raises here and not at the next flush
+        (self._index or Index(1, self._codec)).with_sources([*self._sources, info])
+        self._sources.append(info)
+
+    def _known_size(self) -> int | None:
+        if self._index:
+            return self._index.size
+        return self._buffer[0].size if self._buffer else self._size
+
     def flush(self) -> None:
-        """Commit the buffered faces as one shard (no-op when the buffer is empty)."""
+        """Commit the buffered faces as one shard and the added sources into the index (no-op when there is
+        nothing to write; sources without any face are written once the face size is known)."""
+        size = self._known_size()
         if not self._buffer:
+            if self._sources and size is not None:
+                self.path.mkdir(parents=True, exist_ok=True)
+                self._index = (self._index or Index(size, self._codec)).with_sources(self._sources)
+                write_index(self.path, self._index)
+                self._sources.clear()
             return
-        index = self._index or Index(self._buffer[0].size, self._codec)
+        index = (self._index or Index(self._buffer[0].size, self._codec)).with_sources(self._sources)
         self.path.mkdir(parents=True, exist_ok=True)
         tensors, meta = pack_faces(self._buffer, self._buffer_ids, self._codec)
         name = f"shard-{self._next:06d}.safetensors"
@@ -119,13 +168,25 @@ class FacesetWriter:
         self._next += 1
         self._buffer.clear()
         self._buffer_ids.clear()
+        self._sources.clear()
 
     def close(self) -> None:
-        """Flush and write the index (an empty faceset gets an index too, once a size is known)."""
+        """Flush and write the index (an empty faceset gets an index too, once a size is known: from its faces
+        or the ``size`` argument).
+
+        Raises:
+            FacesetError: sources were added but no face size is known (no faces and no ``size``).
+        """
         if self._closed:
             return
         self.flush()
+        if self._index is None and self._size is not None:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._index = Index(self._size, self._codec)
+            write_index(self.path, self._index)
         self._closed = True
+        if self._sources:
+            raise FacesetError(f"{self.path}: sources added but no face size known; pass size= to FacesetWriter")
 
 
 class _Store:
@@ -354,6 +415,26 @@ class Faceset:
             return self.ids.index(face_id)
         except ValueError:
             raise FacesetError(f"{self.path}: no face with id {face_id!r}") from None
+
+    # -- sources --------------------------------------------------------------------------------------------
+    def sources(self) -> dict[str, SourceInfo]:
+        """The per-source facts recorded in the index, by :attr:`SourceInfo.name` (empty for version-1 facesets
+        and for faces added without :meth:`FacesetWriter.add_source`). Not narrowed by views."""
+        return {s.name: s for s in self._index.sources}
+
+    def frames(self, source: str) -> dict[int, list[int]]:
+        """The faces of one source in this view, grouped by frame: ``{frame_index: [position, ...]}`` with
+        positions in view order (use them with ``fs[i]``, :meth:`images`, :meth:`masks`). Read from the index
+        metadata and the ``frame_index`` column; no image is decoded. Frames without faces are absent (see
+        :meth:`sources` for which frames were looked at)."""
+        paths = self.source_paths
+        pos = np.array([i for i, p in enumerate(paths) if p == source], dtype=np.int64)
+        out: dict[int, list[int]] = {}
+        if not len(pos):
+            return out
+        for p, f in zip(pos.tolist(), self.column("frame_index", pos).tolist(), strict=True):
+            out.setdefault(int(f), []).append(int(p))
+        return dict(sorted(out.items()))
 
     def shard_paths(self) -> list[Path]:
         """The committed shard files, in order."""
