@@ -260,7 +260,8 @@ def extract_to_faceset(
 
     Raises:
         CliError: no such source, an output path that is not an empty folder (without ``append``), or no face
-            found at all (a new ``out_faceset`` is then removed again).
+            found at all (a new ``out_faceset`` is then removed again, as on any error).
+        KeyboardInterrupt: passed on after the faces found so far and their frames are committed to the faceset.
     """
     t0 = time.perf_counter()
     out, settings = Path(out_faceset), settings if settings is not None else fs_detect.ExtractSettings()
@@ -280,6 +281,9 @@ def extract_to_faceset(
         if summary.faces == 0 and (summary.frames > 0 or not resume):
             raise CliError(f"{source}: no faces found in {summary.frames} frame(s) (try a lower min score, mtcnn)")
         sink.close()
+    except KeyboardInterrupt:
+        sink.close()  # keep what was found: `resume=True` goes on from here
+        raise
     except BaseException:
         sink.abort()
         if created and out.exists():
