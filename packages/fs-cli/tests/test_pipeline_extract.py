@@ -14,7 +14,7 @@ import pytest
 import fs_align
 import fs_detect
 from fs_align.testing import asset_or_skip
-from fs_cli.pipeline import extract_to_faceset
+from fs_cli.pipeline import extract_frames, extract_to_faceset
 from fs_faceset import Faceset
 
 SETTINGS = fs_detect.ExtractSettings(size=48, threads=1)
@@ -36,6 +36,10 @@ def test_faces_carry_frame_landmarks_and_the_source_facts(clip: Path, tmp_path: 
         back = fs_align.transform_points(f.source_landmarks, f.image_to_face)
         assert np.allclose(back, f.landmarks, atol=0.01)
     assert sorted(p.name for p in out.iterdir()) == ["index.json", "shard-000000.safetensors"]  # no sidecar
+    # the same faces, found without writing anything
+    found = list(extract_frames(clip, SETTINGS, every=2, max_frames=6))
+    assert [r.index for _, r in found] == [0, 2, 4, 6, 8, 10] and {s.name for s, _ in found} == {clip.name}
+    assert np.allclose(np.stack([r.faces[0].landmarks for _, r in found]), faces.column("source_landmarks"))
 
 
 def _stop_after(n: int) -> Callable[[str, int | None], Any]:

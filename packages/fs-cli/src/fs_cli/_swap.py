@@ -91,21 +91,12 @@ def frame_faces(
         lms = fs.column("source_landmarks")
         out = {i: [FrameFace(i, lms[p]) for p in pos] for i, pos in frames.items()}
         return out, f"faces of {faceset}"
-    import functools
+    from fs_cli.pipeline import extract_frames
 
-    import fs_detect
-    from fs_cli.pipeline.extract import decode_source
-    from fs_merge import FrameReader
-
-    reader = FrameReader(dst)
-    indices = fs_detect.select_frames(reader.num_frames, max_frames=max_frames)
-    decode = functools.partial(decode_source, "video", str(dst), ())
     found: dict[int, list[FrameFace]] = {}
-    with progress(f"find faces in {dst.name}", len(indices)) as advance:
-        results = fs_detect.extract_parallel(decode, indices, jobs=jobs, fps=reader.fps, progress=advance)
-        for r in results:
-            if r.faces:
-                found[r.index] = [FrameFace(r.index, f.landmarks) for f in r.faces]
+    for _, r in extract_frames(dst, jobs=jobs, max_frames=max_frames, frames_folder=True, progress=progress):
+        if r.faces:
+            found[r.index] = [FrameFace(r.index, f.landmarks) for f in r.faces]
     return found, "faces found now"
 
 

@@ -50,8 +50,11 @@ def _video(path: Path) -> Source:
     return Source(SourceKind.VIDEO, path, path.name, fps=probe_video(path).fps)
 
 
-def find_sources(src: Path) -> tuple[list[Source], list[tuple[str, str]]]:
+def find_sources(src: Path, *, frames_folder: bool = False) -> tuple[list[Source], list[tuple[str, str]]]:
     """The sources in ``src`` and the files of a folder that are skipped, with the reason.
+
+    A folder with a ``video.json`` (``fs video frames``), or any folder when ``frames_folder`` is true, is one
+    ``SEQUENCE`` source: the frames of one video (fps from ``video.json``, else 25).
 
     Raises:
         CliError: no such path, a file that is neither an image nor a readable video, or a folder without either.
@@ -68,8 +71,8 @@ def find_sources(src: Path) -> tuple[list[Source], list[tuple[str, str]]]:
             return [_video(src)], skipped
         except MergeError as exc:
             raise CliError(f"{src}: not an image or a video ffmpeg can read ({exc})") from exc
-    if (src / "video.json").is_file():
-        info = json.loads((src / "video.json").read_text(encoding="utf-8"))
+    if (src / "video.json").is_file() or frames_folder:
+        info = json.loads((src / "video.json").read_text(encoding="utf-8")) if (src / "video.json").is_file() else {}
         return [Source(SourceKind.SEQUENCE, src, src.name, fps=float(info.get("fps") or 25.0))], skipped
     images: list[Path] = []
     sources: list[Source] = []

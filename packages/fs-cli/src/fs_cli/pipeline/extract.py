@@ -39,9 +39,11 @@ __all__ = [
     "SourceSummary",
     "decode_source",
     "extract_face_at",
+    "extract_frames",
     "extract_to_faceset",
     "face_record",
     "find_sources",
+    "source_frames",
 ]
 
 U8 = npt.NDArray[np.uint8]
@@ -314,6 +316,48 @@ def _selected(source: Source, total: int, done: dict[str, SourceInfo], **plan: A
     return fs_detect.select_frames(total, skip=skip, **plan)
 
 
+def source_frames(
+    source: Source,
+    indices: Sequence[int],
+    settings: fs_detect.ExtractSettings | None = None,
+    *,
+    jobs: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[fs_detect.FrameResult]:
+    """``fs_detect.extract_parallel`` over the frames ``indices`` of one source (decoded by :func:`decode_source`).
+
+    For ``STILLS`` an index is a position in ``source.files`` (each image alone: no tracking or smoothing).
+    """
+    files = tuple(str(f) for f in source.files)
+    decode = functools.partial(decode_source, source.kind.value, str(source.path), files)
+    stills = source.kind is SourceKind.STILLS
+    yield from fs_detect.extract_parallel(
+        decode, indices, settings, jobs=jobs, fps=source.fps, sequence=not stills, progress=progress
+    )
+
+
+def extract_frames(
+    source: str | Path,
+    settings: fs_detect.ExtractSettings | None = None,
+    *,
+    every: int = 1,
+    max_frames: int | None = None,
+    jobs: int = 1,
+    frames_folder: bool = False,
+    progress: Progress | None = None,
+) -> Iterator[tuple[Source, fs_detect.FrameResult]]:
+    """The faces of every frame of ``source`` without writing anything: ``(source, frame result)`` in order.
+
+    ``frames_folder``: a folder is the frames of one video even without ``video.json`` (e.g. a merge's dst).
+    """
+    sources, _ = find_sources(Path(source), frames_folder=frames_folder)
+    for src in sources:
+        indices = fs_detect.select_frames(_frame_count(src), every=every, max_frames=max_frames)
+        with (progress or _null_progress)(f"find faces in {src.name}", len(indices)) as advance:
+            for result in source_frames(src, indices, settings, jobs=jobs, progress=advance):
+                yield src, result
+
+
 def _extract_source(
     source: Source,
     *,
@@ -332,14 +376,9 @@ def _extract_source(
     if not indices:
         return s
     stills = source.kind is SourceKind.STILLS
-    files = tuple(str(f) for f in source.files)
-    decode = functools.partial(decode_source, source.kind.value, str(source.path), files)
     settings = sink.settings
     with progress(f"extract {source.name}", len(indices)) as advance:
-        results = fs_detect.extract_parallel(
-            decode, indices, settings, jobs=jobs, fps=source.fps, sequence=not stills, progress=advance
-        )
-        for r in results:
+        for r in source_frames(source, indices, settings, jobs=jobs, progress=advance):
             name, frame = (source.files[r.index].name, 0) if stills else (source.name, r.index)
             if not r.readable:
                 summary.skipped.append((str(source.files[r.index]) if stills else f"{name}#{r.index}", "not readable"))
