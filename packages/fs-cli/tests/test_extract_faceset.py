@@ -40,7 +40,9 @@ def test_extract_writes_faces_with_frames_and_the_source_record(clip: Path, clip
     # frame-space landmarks map onto the face-space ones through image_to_face
     import fs_align
 
-    assert np.allclose(fs_align.transform_points(first.source_landmarks, first.image_to_face), first.landmarks, atol=0.01)
+    assert np.allclose(
+        fs_align.transform_points(first.source_landmarks, first.image_to_face), first.landmarks, atol=0.01
+    )
 
 
 def test_jobs_and_shards_give_the_same_faces(fs: Any, clip: Path, tmp_path: Path) -> None:

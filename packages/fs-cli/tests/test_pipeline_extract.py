@@ -86,7 +86,10 @@ def test_mixed_folder_frames_folder_and_person_tracking(fs: Any, clip: Path, tmp
     assert set(sources) == {"lenna.png", "clip.mp4"}
     assert sources["lenna.png"].frame_count == 1 and sources["lenna.png"].fps is None
     assert sorted((f.source_path, f.frame_index) for f in faces) == [
-        ("clip.mp4", 0), ("clip.mp4", 1), ("clip.mp4", 2), ("lenna.png", 0)
+        ("clip.mp4", 0),
+        ("clip.mp4", 1),
+        ("clip.mp4", 2),
+        ("lenna.png", 0),
     ]
     frames = tmp_path / "frames"
     assert fs("video", "frames", clip, "-o", frames).exit_code == 0

@@ -86,12 +86,12 @@ def register(app: typer.Typer) -> None:
 
             fs demo --device cuda --minutes 20 --resolution 128 --dims 64
         """
-        from fs_align import assets
         import fs_detect
+        from fs_align import assets
         from fs_cli._cmd_train import build_train_config, run_training
         from fs_cli._eval import evaluate
-        from fs_cli.pipeline import extract_to_faceset
         from fs_cli._swap import FaceSwapper, MaskMode, frame_faces, load_swap_model
+        from fs_cli.pipeline import extract_to_faceset
 
         ui = Ui(ctx, json_output=json_output)
         t0 = time.perf_counter()

@@ -234,7 +234,9 @@ class FacePlanner:
                 smoothed = self.smoother.update(tid, lm, t=frame.index / self.fps)
                 lm = smoothed if smoothed is not None else lm
             faces.append(
-                PlannedFace(frame.index, tid, frame.boxes[i], float(frame.scores[i]), lm, None if emb is None else emb[i])
+                PlannedFace(
+                    frame.index, tid, frame.boxes[i], float(frame.scores[i]), lm, None if emb is None else emb[i]
+                )
             )
         if self.smoother is not None:
             for lost in set(self.smoother.tracks) - set(ids):
@@ -299,7 +301,9 @@ def align_planned(image: U8, face: PlannedFace, settings: ExtractSettings) -> Ex
     )
 
 
-def _frame_result(image: U8 | None, index: int, planned: Sequence[PlannedFace], settings: ExtractSettings) -> FrameResult:
+def _frame_result(
+    image: U8 | None, index: int, planned: Sequence[PlannedFace], settings: ExtractSettings
+) -> FrameResult:
     if image is None:
         return FrameResult(index, 0, 0)
     h, w = image.shape[:2]

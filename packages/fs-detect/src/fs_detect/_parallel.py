@@ -19,8 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from fs_detect._extract import (
-    ExtractSettings,
     Extractor,
+    ExtractSettings,
     FaceAnalyser,
     FacePlanner,
     FrameDetections,
@@ -158,7 +158,10 @@ def analyse_frames(
         ctx.set_forkserver_preload(_preload(decode))
     q: Any = ctx.Queue()
     worker_settings = ExtractSettings(**{**settings.__dict__, "threads": settings.threads or 1})
-    procs = [ctx.Process(target=_worker, args=(k, decode, run, worker_settings, q), daemon=True) for k, run in enumerate(runs)]
+    procs = [
+        ctx.Process(target=_worker, args=(k, decode, run, worker_settings, q), daemon=True)
+        for k, run in enumerate(runs)
+    ]
     for p in procs:
         p.start()
     try:

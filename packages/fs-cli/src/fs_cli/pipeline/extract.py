@@ -166,7 +166,7 @@ class _Sink:
             faces = Faceset.open(path, include_removed=True)
             infos = list(faces.sources().values())
             names, frames = faces.source_paths, faces.column("frame_index").tolist()
-            infos += [SourceInfo(n, processed=(int(i),)) for n, i in set(zip(names, frames))]
+            infos += [SourceInfo(n, processed=((int(i), int(i) + 1),)) for n, i in set(zip(names, frames))]
             for info in infos:
                 known[info.name] = known[info.name].merged(info) if info.name in known else info
         return known
@@ -397,7 +397,7 @@ def _extract_source(
                     width=r.width,
                     height=r.height,
                     frame_count=1 if stills else total,
-                    processed=(frame,),
+                    processed=((frame, frame + 1),),
                     face_type=settings.face_type,
                     size=settings.size,
                 )
@@ -491,4 +491,3 @@ def extract_face_at(
         fid = writer.add(face_record(fs_detect.align_planned(image, planned, settings), name, frame, ("manual",)))
         writer.add_source(SourceInfo(name, str((src.files[0] if stills else src.path).resolve()), width=w, height=h))
     return str(fid)
-
