@@ -81,65 +81,83 @@ def build_settings(
     )
 
 
+# the options of `fs extract` (module level, so that the command itself reads as what it does)
+SrcArg = Annotated[
+    Path, typer.Argument(help="A video, an image, a `fs video frames` folder, or a folder of images/videos.")
+]
+OutOpt = Annotated[
+    Path, typer.Option("-o", "--out", help="Output faceset folder (one per person with --track person).")
+]
+DetectorOpt = Annotated[str, typer.Option(help="Face detector: yunet (CPU default) or mtcnn (torch, GPU).")]
+DeviceOpt = Annotated[str | None, typer.Option(help="Where mtcnn runs (cpu, cuda, cuda:1, mps).")]
+FaceTypeOpt = Annotated[str, typer.Option(help=f"Aligned crop: {FACE_TYPES}.")]
+SizeOpt = Annotated[int, typer.Option(min=16, max=2048, help="Aligned face size in pixels.")]
+MinScoreOpt = Annotated[
+    float | None, typer.Option(min=0.0, max=1.0, help="Detector score threshold (default: the detector's).")
+]
+MinFaceOpt = Annotated[int, typer.Option(min=1, help="Smallest face side in frame pixels.")]
+DetectSideOpt = Annotated[int, typer.Option(min=64, help="Frames are downscaled to this longer side for detection.")]
+RefineOpt = Annotated[bool, typer.Option(help="Second landmark pass in an aligned crop (fixes detector-box bias).")]
+EveryOpt = Annotated[int, typer.Option(min=1, help="Look at every N-th frame only.")]
+MaxFramesOpt = Annotated[int | None, typer.Option(min=1, help="Stop after this many frames per source.")]
+TrackOpt = Annotated[
+    str, typer.Option(help="all: every face; largest: the largest face; person: one faceset per person.")
+]
+SmoothOpt = Annotated[bool, typer.Option(help="Smooth each tracked face's landmarks over time (videos).")]
+EmbedOpt = Annotated[bool, typer.Option(help="Store SFace identity embeddings (for `fs faceset sort --by face`).")]
+JobsOpt = Annotated[int, typer.Option(min=1, max=64, help="Worker processes for detection and landmarks.")]
+ShardOpt = Annotated[
+    str | None, typer.Option(help="Process only part K of N of each video, e.g. 2/4 (then `fs faceset merge`).")
+]
+CodecOpt = Annotated[str, typer.Option(help="Faceset image storage: raw (fastest), png or jpeg.")]
+AppendOpt = Annotated[bool, typer.Option(help="Add to the faceset already in OUT.")]
+ResumeOpt = Annotated[
+    bool, typer.Option(help="Go on with an interrupted run: skip the frames OUT records as processed.")
+]
+DebugOpt = Annotated[
+    Path | None, typer.Option("--debug", help="Write annotated frames (boxes, landmarks, mask, crop) here.")
+]
+BoxOpt = Annotated[
+    str | None, typer.Option(help="Manual re-extract: face box x0,y0,x1,y1 in frame pixels (with --frame).")
+]
+FrameOpt = Annotated[int | None, typer.Option(min=0, help="Manual re-extract: the frame index of --box.")]
+
+
 def register(app: typer.Typer) -> None:
     @app.command("extract")
     def extract_cmd(
         ctx: typer.Context,
-        src: Annotated[
-            Path, typer.Argument(help="A video, an image, a `fs video frames` folder, or a folder of images/videos.")
-        ],
-        out: Annotated[
-            Path, typer.Option("-o", "--out", help="Output faceset folder (one per person with --track person).")
-        ],
-        detector: Annotated[
-            str, typer.Option(help="Face detector: yunet (CPU default) or mtcnn (torch, GPU).")
-        ] = "yunet",
-        device: Annotated[str | None, typer.Option(help="Where mtcnn runs (cpu, cuda, cuda:1, mps).")] = None,
-        face_type: Annotated[str, typer.Option(help=f"Aligned crop: {FACE_TYPES}.")] = "whole_face",
-        size: Annotated[int, typer.Option(min=16, max=2048, help="Aligned face size in pixels.")] = 256,
-        min_score: Annotated[
-            float | None, typer.Option(min=0.0, max=1.0, help="Detector score threshold (default: the detector's).")
-        ] = None,
-        min_face: Annotated[int, typer.Option(min=1, help="Smallest face side in frame pixels.")] = 32,
-        detect_side: Annotated[
-            int, typer.Option(min=64, help="Frames are downscaled to this longer side for detection.")
-        ] = 640,
-        refine: Annotated[
-            bool, typer.Option(help="Second landmark pass in an aligned crop (fixes detector-box bias).")
-        ] = True,
-        every: Annotated[int, typer.Option(min=1, help="Look at every N-th frame only.")] = 1,
-        max_frames: Annotated[int | None, typer.Option(min=1, help="Stop after this many frames per source.")] = None,
-        track: Annotated[
-            str, typer.Option(help="all: every face; largest: the largest face; person: one faceset per person.")
-        ] = "all",
-        smooth: Annotated[bool, typer.Option(help="Smooth each tracked face's landmarks over time (videos).")] = True,
-        embed: Annotated[
-            bool, typer.Option(help="Store SFace identity embeddings (for `fs faceset sort --by face`).")
-        ] = False,
-        jobs: Annotated[int, typer.Option(min=1, max=64, help="Worker processes for detection and landmarks.")] = 1,
-        shard: Annotated[
-            str | None, typer.Option(help="Process only part K of N of each video, e.g. 2/4 (then `fs faceset merge`).")
-        ] = None,
-        codec: Annotated[str, typer.Option(help="Faceset image storage: raw (fastest), png or jpeg.")] = "raw",
-        append: Annotated[bool, typer.Option(help="Add to the faceset already in OUT.")] = False,
-        resume: Annotated[
-            bool, typer.Option(help="Go on with an interrupted run: skip the frames OUT records as processed.")
-        ] = False,
-        debug: Annotated[
-            Path | None, typer.Option("--debug", help="Write annotated frames (boxes, landmarks, mask, crop) here.")
-        ] = None,
-        box: Annotated[
-            str | None, typer.Option(help="Manual re-extract: face box x0,y0,x1,y1 in frame pixels (with --frame).")
-        ] = None,
-        frame: Annotated[int | None, typer.Option(min=0, help="Manual re-extract: the frame index of --box.")] = None,
+        src: SrcArg,
+        out: OutOpt,
+        detector: DetectorOpt = "yunet",
+        device: DeviceOpt = None,
+        face_type: FaceTypeOpt = "whole_face",
+        size: SizeOpt = 256,
+        min_score: MinScoreOpt = None,
+        min_face: MinFaceOpt = 32,
+        detect_side: DetectSideOpt = 640,
+        refine: RefineOpt = True,
+        every: EveryOpt = 1,
+        max_frames: MaxFramesOpt = None,
+        track: TrackOpt = "all",
+        smooth: SmoothOpt = True,
+        embed: EmbedOpt = False,
+        jobs: JobsOpt = 1,
+        shard: ShardOpt = None,
+        codec: CodecOpt = "raw",
+        append: AppendOpt = False,
+        resume: ResumeOpt = False,
+        debug: DebugOpt = None,
+        box: BoxOpt = None,
+        frame: FrameOpt = None,
         config: ConfigOpt = None,
         json_output: JsonOpt = False,
     ) -> None:
         """Detect faces, find 68 landmarks, align and write them to a faceset.
 
-        Each face keeps its source, frame index and frame-space landmarks, and the faceset records each
-        source's fps, frame size and the frames looked at, so `fs merge --faceset` finds the faces again and
-        `--resume` goes on where an interrupted run stopped.
+        Faces keep their source, frame and frame-space landmarks; the faceset records each source's frames seen.
+
+        So `fs merge --faceset` finds each frame's faces again, and `--resume` goes on after an interruption.
 
         Examples:
 
