@@ -5,7 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fs_align import Alignment, FaceType, LandmarkScheme, Pose, ShapeError, as_bgr_uint8, check_image, check_points
+from fs_align import (
+    Alignment,
+    ConfigError,
+    FaceType,
+    FsError,
+    LandmarkScheme,
+    OneEuroConfig,
+    Pose,
+    ShapeError,
+    as_bgr_uint8,
+    check_image,
+    check_points,
+)
 
 
 def test_check_image_accepts_bgr_uint8() -> None:
@@ -68,6 +80,11 @@ def test_face_type_parse_and_scheme() -> None:
     assert FaceType.parse("mid-full") is FaceType.MID_FULL
     with pytest.raises(ValueError, match="unknown face type 'x'; known: half"):
         FaceType.parse("x")
+    with pytest.raises(ConfigError):  # fs's configuration error: an FsError and a ValueError
+        FaceType.parse("x")
+    assert issubclass(ConfigError, FsError) and issubclass(ConfigError, ValueError)
+    with pytest.raises(ConfigError, match="min_cutoff"):
+        OneEuroConfig(min_cutoff=0)
     assert LandmarkScheme.IBUG68.num_points == 68 and LandmarkScheme.FIVE_POINT.num_points == 5
 
 

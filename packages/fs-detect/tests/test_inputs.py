@@ -11,7 +11,7 @@ import numpy.typing as npt
 import pytest
 
 import fs_detect
-from fs_align import AssetError, ShapeError
+from fs_align import AssetError, FsError, ShapeError
 from fs_detect import Detection, DetectorConfig
 
 Reader = Callable[[str], npt.NDArray[np.uint8]]
@@ -95,6 +95,17 @@ def test_bad_names_devices_and_configs() -> None:
     for kwargs in ({"score_threshold": 1.5}, {"nms_iou": 0.0}, {"min_face_size": 0}, {"max_input_side": 8}):
         with pytest.raises(ValueError):
             DetectorConfig(**kwargs)  # type: ignore[arg-type]
+    # configuration errors are fs errors of this package and still ValueErrors
+    assert issubclass(fs_detect.DetectConfigError, fs_detect.DetectError)
+    assert issubclass(fs_detect.DetectConfigError, FsError) and issubclass(fs_detect.DetectConfigError, ValueError)
+    for bad in (
+        lambda: fs_detect.load_detector("s3fd"),
+        lambda: DetectorConfig(nms_iou=0.0),
+        lambda: fs_detect.load_embedder("arcface"),
+        lambda: fs_detect.FaceTracker(iou_threshold=2.0),
+    ):
+        with pytest.raises(fs_detect.DetectConfigError):
+            bad()
 
 
 def test_detection_record_checks() -> None:

@@ -58,8 +58,10 @@ def make_faces(frames: list) -> Callable[..., list[Face]]:
                 cv2.fillConvexPoly(hull, cv2.convexHull(np.round(flm).astype(np.int32)), 255)
                 kw = dict(
                     mask=hull if i % 2 == 0 else None,
-                    xseg_include=(flm[:17],) if i % 3 == 0 else (),
-                    xseg_exclude=(flm[48:60], flm[36:42]) if i % 3 == 0 else (),
+                    # DFL order: include, exclude, then include again (interleaved; the order is kept)
+                    polygons=(("include", flm[:17]), ("exclude", flm[48:60]), ("include", flm[36:42]))
+                    if i % 3 == 0
+                    else (),
                     embedding=np.linspace(-1, 1, 16, dtype=np.float32) * (i + 1) if i % 2 else None,
                     pose=Pose(pitch=1.0 * i, yaw=-30.0 + 7.5 * i, roll=0.5) if i % 4 != 3 else None,
                     tags=("even",) if i % 2 == 0 else ("odd", "x"),

@@ -53,8 +53,8 @@ def _same(a: Face, b: Face) -> None:
         np.testing.assert_array_equal(a.mask, b.mask)
     if a.embedding is not None:
         np.testing.assert_array_equal(a.embedding, b.embedding)
-    assert len(a.xseg_include) == len(b.xseg_include) and len(a.xseg_exclude) == len(b.xseg_exclude)
-    for p, q in zip(a.xseg_include + a.xseg_exclude, b.xseg_include + b.xseg_exclude):
+    assert [k for k, _ in a.polygons] == [k for k, _ in b.polygons]  # the drawing order is kept
+    for (_, p), (_, q) in zip(a.polygons, b.polygons, strict=True):
         np.testing.assert_array_equal(p, q)
 
 

@@ -46,7 +46,13 @@ def _dfl_meta(face) -> dict:
         "source_rect": np.array([10, 20, 110, 120]),
         "source_landmarks": face.source_landmarks.tolist(),
         "image_to_face_mat": face.image_to_face.astype(np.float64),
-        "seg_ie_polys": {"polys": [{"type": 1, "pts": face.landmarks[:17]}, {"type": 0, "pts": face.landmarks[48:60]}]},
+        "seg_ie_polys": {
+            "polys": [
+                {"type": 1, "pts": face.landmarks[:17]},
+                {"type": 0, "pts": face.landmarks[48:60]},
+                {"type": 1, "pts": face.landmarks[36:42]},
+            ]
+        },  # interleaved, as DFL allows
         "xseg_mask": mask_buf,
         "eyebrows_expand_mod": 1.0,
     }
@@ -77,7 +83,8 @@ def test_import_dfl(tmp_path, make_faces) -> None:
     np.testing.assert_allclose(got.landmarks, faces[0].landmarks, atol=1e-5)
     np.testing.assert_allclose(got.image_to_face, faces[0].image_to_face, atol=1e-6)
     np.testing.assert_array_equal(got.source_rect, [10, 20, 110, 120])
-    assert len(got.xseg_include) == 1 and len(got.xseg_exclude) == 1 and got.mask.shape == (64, 64)
+    assert [k.value for k, _ in got.polygons] == ["include", "exclude", "include"] and got.mask.shape == (64, 64)
+    np.testing.assert_allclose(got.polygons[2][1], faces[0].landmarks[36:42])
     assert np.abs(got.image.astype(int) - faces[0].image).mean() < 6
 
 
@@ -96,7 +103,9 @@ def test_export_dfl_is_readable_by_dfl_and_by_us(tmp_path, make_faces) -> None:
     back = read_dfl_jpg(files[0])
     np.testing.assert_allclose(back.landmarks, fs[0].landmarks, atol=1e-4)
     np.testing.assert_allclose(back.image_to_face, fs[0].image_to_face, atol=1e-5)
-    assert len(back.xseg_include) == len(fs[0].xseg_include)
+    assert [k for k, _ in back.polygons] == [k for k, _ in fs[0].polygons]  # DFL's order round-trips
+    assert [k.value for k, _ in back.polygons] == ["include", "exclude", "include"]
+    assert [m["type"] for m in meta["seg_ie_polys"]["polys"]] == [1, 0, 1]  # what DFL reads, in order
 
 
 def _png_with_header(path, img, header: dict) -> None:

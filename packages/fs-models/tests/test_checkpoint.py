@@ -24,6 +24,17 @@ def test_header_holds_name_and_config(tiny: Callable[..., FsModel], tmp_path: Pa
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temp file left behind
 
 
+def test_extra_tensors_round_trip_and_are_not_weights(tiny: Callable[..., FsModel], tmp_path: Path) -> None:
+    model = tiny("df")
+    extra = {"optim.0.exp_avg": torch.arange(6.0).view(2, 3), "rng": torch.tensor([1, 2, 3])}
+    path = fs_models.save_model(model, tmp_path / "m.safetensors", extra_tensors=extra)
+    got = fs_models.load_extra_tensors(path)
+    assert set(got) == set(extra) and all(torch.equal(got[k], v) for k, v in extra.items())
+    loaded = fs_models.load_model(path)  # strict weight loading ignores the extras
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+    assert fs_models.load_extra_tensors(fs_models.save_model(model, tmp_path / "plain.safetensors")) == {}
+
+
 def test_other_resolution_names_mismatched_keys(tiny: Callable[..., FsModel], tmp_path: Path) -> None:
     path = fs_models.save_model(tiny("df", resolution=64), tmp_path / "df64.safetensors")
     with pytest.raises(CheckpointError) as info:

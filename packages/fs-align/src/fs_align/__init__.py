@@ -25,7 +25,7 @@ from fs_align._warp import (
     unwarp_face_with_mask,
     warp_face,
 )
-from fs_align.errors import AssetError, FsError, ShapeError
+from fs_align.errors import AssetError, ConfigError, FsError, ShapeError
 from fs_align.io import read_ljson, read_pts
 from fs_align.landmarker import (
     MIN_BOX_SIZE,
@@ -59,6 +59,7 @@ __all__ = [
     "Alignment",
     "AssetError",
     "Border",
+    "ConfigError",
     "ErtLandmarker",
     "FaceType",
     "FsError",

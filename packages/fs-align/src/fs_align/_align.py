@@ -154,7 +154,7 @@ def alignment_matrix(
 
     Raises:
         ShapeError: wrong shape or count, NaN/inf, coincident or collinear landmarks, a bad ``size``.
-        ValueError: an unknown ``face_type``.
+        ConfigError: an unknown ``face_type`` (a ``ValueError``).
     """
     pts = check_points(landmarks, "landmarks")
     kind = _scheme_of(pts, scheme)

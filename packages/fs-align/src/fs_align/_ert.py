@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fs_align._dlib_format import ShapePredictorModel
+from fs_align.errors import AssetError
 
 __all__ = ["ErtPredictor", "similarity_params"]
 
@@ -81,7 +82,7 @@ class ErtPredictor:
         self._mean_c = mean64 - mean64.mean(axis=0)
         self._mean_var = float(np.sum(self._mean_c**2))
         if s > 15:
-            raise ValueError(f"trees deeper than 4 levels are not supported ({s} splits per tree)")
+            raise AssetError(f"trees deeper than 4 levels are not supported ({s} splits per tree)")
         self.idx12 = np.ascontiguousarray(model.split_idx.reshape(c, t * s, 2).transpose(0, 2, 1), dtype=np.intp)
         self._leaf_table = _leaf_table(s)
         # Intensities are integers, so ``d > thresh`` equals ``d > floor(thresh)`` for the integer difference

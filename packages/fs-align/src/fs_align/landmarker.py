@@ -26,7 +26,7 @@ from fs_align._ert import ErtPredictor, similarity_params
 from fs_align._fileio import atomic_write, sha256_file
 from fs_align._image import as_bgr_uint8
 from fs_align.assets import ensure_asset, fs_home, get_asset
-from fs_align.errors import AssetError, ShapeError
+from fs_align.errors import AssetError, ConfigError, ShapeError
 from fs_align.types import FaceType, LandmarkScheme
 
 __all__ = [
@@ -154,7 +154,7 @@ class ErtLandmarker:
         if model.num_points != 68:
             raise AssetError(f"the shape predictor has {model.num_points} points, expected 68")
         if refine_jitter < 1:
-            raise ValueError(f"refine_jitter: expected >= 1, got {refine_jitter}")
+            raise ConfigError(f"refine_jitter: expected >= 1, got {refine_jitter}")
         self.model = model
         self.refine_face_type = FaceType.parse(refine_face_type)
         self.refine_size = int(refine_size)

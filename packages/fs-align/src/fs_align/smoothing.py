@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fs_align._ert import similarity_params
-from fs_align.errors import ShapeError
+from fs_align.errors import ConfigError, ShapeError
 
 __all__ = ["LandmarkSmoother", "OneEuroConfig", "OneEuroFilter"]
 
@@ -41,9 +41,9 @@ class OneEuroConfig:
         for name in ("min_cutoff", "d_cutoff", "frequency"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
+                raise ConfigError(f"{name}: expected a positive finite number, got {value!r}")
         if not (math.isfinite(self.beta) and self.beta >= 0):
-            raise ValueError(f"beta: expected a finite number >= 0, got {self.beta!r}")
+            raise ConfigError(f"beta: expected a finite number >= 0, got {self.beta!r}")
 
 
 def _alpha(cutoff: npt.NDArray[np.float64] | float, dt: float) -> npt.NDArray[np.float64]:
@@ -97,7 +97,7 @@ class OneEuroFilter:
         now = t if t is not None else prev_t + 1.0 / cfg.frequency
         dt = now - prev_t
         if not dt > 0:
-            raise ValueError(f"t: expected a time after {prev_t}, got {now}")
+            raise ConfigError(f"t: expected a time after {prev_t}, got {now}")
         dx = (x - self._x) / dt
         a_d = _alpha(cfg.d_cutoff, dt)
         self._dx = a_d * dx + (1 - a_d) * self._dx
@@ -152,7 +152,7 @@ class LandmarkSmoother:
         self.shape_config = shape_config or OneEuroConfig(min_cutoff=0.5, beta=1.0)
         self.pose_config = pose_config or OneEuroConfig(min_cutoff=3.0, beta=20.0)
         if not (math.isfinite(max_jump) and max_jump > 0):
-            raise ValueError(f"max_jump: expected a positive number, got {max_jump!r}")
+            raise ConfigError(f"max_jump: expected a positive number, got {max_jump!r}")
         self.max_jump = float(max_jump)
         self._tracks: dict[int | str, _Track] = {}
 

@@ -9,14 +9,14 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from fs_align.errors import ShapeError
+from fs_align.errors import ConfigError, ShapeError
 
 __all__ = ["Alignment", "FaceType", "LandmarkScheme", "MaskSource", "Pose", "parse_enum"]
 
 E = TypeVar("E", bound=enum.Enum)
 
 
-def parse_enum(cls: type[E], value: object, what: str, error: type[Exception] = ValueError) -> E:
+def parse_enum(cls: type[E], value: object, what: str, error: type[Exception] = ConfigError) -> E:
     """Parse an enum member from itself, its value or its name, ignoring case and ``-``/``_`` differences.
 
     The one parser behind every fs option enum (``FaceType.parse``, ``ColorTransfer.parse``, config fields).
@@ -25,7 +25,8 @@ def parse_enum(cls: type[E], value: object, what: str, error: type[Exception] = 
         cls: the enum.
         value: a member, or a string matching a member's value or name (``"mkl-m"``, ``"MKL_M"``, ``"mkl_m"``).
         what: the start of the error message, e.g. ``"unknown face type"`` or ``"precision: unknown value"``.
-        error: the exception type to raise (each package raises its own).
+        error: the exception type to raise (each package raises its own; default :class:`ConfigError`, which is
+            also a ``ValueError``).
 
     Raises:
         error: ``"{what} {value!r}; known: ..."`` listing the members' values.

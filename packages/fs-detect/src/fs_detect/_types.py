@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fs_align import LandmarkScheme, ShapeError, parse_enum
+from fs_detect.errors import DetectConfigError
 
 __all__ = ["Detection", "DetectorConfig", "DetectorName"]
 
@@ -24,8 +25,8 @@ class DetectorName(str, enum.Enum):
 
     @classmethod
     def parse(cls, value: str | DetectorName) -> DetectorName:
-        """Parse a detector name (case-insensitive); raises ``ValueError`` listing the known names."""
-        return parse_enum(cls, value, "unknown detector")
+        """Parse a detector name (case-insensitive); raises :class:`DetectConfigError` (a ``ValueError``)."""
+        return parse_enum(cls, value, "unknown detector", DetectConfigError)
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,13 @@ class DetectorConfig:
 
     def __post_init__(self) -> None:
         if self.score_threshold is not None and not (0.0 <= float(self.score_threshold) <= 1.0):
-            raise ValueError(f"score_threshold: expected a value in [0, 1], got {self.score_threshold!r}")
+            raise DetectConfigError(f"score_threshold: expected a value in [0, 1], got {self.score_threshold!r}")
         if not (0.0 < float(self.nms_iou) <= 1.0):
-            raise ValueError(f"nms_iou: expected a value in (0, 1], got {self.nms_iou!r}")
+            raise DetectConfigError(f"nms_iou: expected a value in (0, 1], got {self.nms_iou!r}")
         if not isinstance(self.min_face_size, int) or self.min_face_size < 1:
-            raise ValueError(f"min_face_size: expected a positive int, got {self.min_face_size!r}")
+            raise DetectConfigError(f"min_face_size: expected a positive int, got {self.min_face_size!r}")
         if self.max_input_side is not None and (not isinstance(self.max_input_side, int) or self.max_input_side < 32):
-            raise ValueError(f"max_input_side: expected None or an int >= 32, got {self.max_input_side!r}")
+            raise DetectConfigError(f"max_input_side: expected None or an int >= 32, got {self.max_input_side!r}")
 
 
 def _as_box(box: npt.ArrayLike) -> npt.NDArray[np.float32]:
@@ -105,7 +106,7 @@ class Detection:
             raise ShapeError(f"score: expected a finite number, got {self.score!r}")
         object.__setattr__(self, "score", score)
         if self.rotation not in (0, 90, 180, 270):
-            raise ValueError(f"rotation: expected 0, 90, 180 or 270, got {self.rotation!r}")
+            raise DetectConfigError(f"rotation: expected 0, 90, 180 or 270, got {self.rotation!r}")
         if self.scheme is not LandmarkScheme.FIVE_POINT:
             raise ShapeError(f"scheme: a Detection holds FIVE_POINT landmarks, got {self.scheme}")
 

@@ -13,8 +13,8 @@ from fs_faceset._report import ImportReport
 from fs_faceset._sources import SourceInfo, frame_ranges
 from fs_faceset.curate import export_thumbnails, sync_deletions
 from fs_faceset.dfl import export_dfl, import_dfl, read_dfl_jpg
-from fs_faceset.errors import FacesetError, FacesetFormatError, FacesetIntegrityError
-from fs_faceset.face import Face
+from fs_faceset.errors import FacesetConfigError, FacesetError, FacesetFormatError, FacesetIntegrityError
+from fs_faceset.face import Face, PolygonKind
 from fs_faceset.faceset import Faceset, FacesetWriter
 from fs_faceset.faceswap import import_faceswap, read_alignments, read_png_header
 
@@ -24,12 +24,14 @@ __all__ = [
     "FORMAT_VERSION",
     "Face",
     "Faceset",
+    "FacesetConfigError",
     "FacesetError",
     "FacesetFormatError",
     "FacesetIntegrityError",
     "FacesetWriter",
     "ImageCodec",
     "ImportReport",
+    "PolygonKind",
     "SourceInfo",
     "ValidationReport",
     "__version__",

@@ -16,7 +16,7 @@ import numpy.typing as npt
 from fs_align import Pose
 from fs_faceset._shard import Rows
 from fs_faceset.errors import FacesetError, FacesetFormatError
-from fs_faceset.face import Face
+from fs_faceset.face import Face, PolygonKind
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "READ_VERSIONS", "ImageCodec", "ShardData", "content_id", "pack_faces"]
 
@@ -89,9 +89,8 @@ def pack_faces(faces: Sequence[Face], ids: Sequence[str], codec: ImageCodec) -> 
     include: list[int] = []
     per_face = [0]
     for f in faces:
-        polys.extend(f.xseg_include)
-        polys.extend(f.xseg_exclude)
-        include.extend([1] * len(f.xseg_include) + [0] * len(f.xseg_exclude))
+        polys.extend(p for _, p in f.polygons)
+        include.extend(int(k is PolygonKind.INCLUDE) for k, _ in f.polygons)
         per_face.append(len(polys))
     t["poly_points"] = np.concatenate(polys).astype(np.float32) if polys else np.zeros((0, 2), np.float32)
     t["poly_offsets"] = np.concatenate([[0], np.cumsum([len(p) for p in polys])]).astype(np.int64)
@@ -122,6 +121,7 @@ class ShardData:
 
     def __init__(self, path: Any, tensors: dict[str, npt.NDArray[Any]], meta: dict[str, str]) -> None:
         self.path = path
+        self.meta = dict(meta)
         bad = FacesetFormatError
         if meta.get("format") != FORMAT_NAME:
             raise bad(f"{path}: not an fs-faceset shard (format {meta.get('format')!r})")
@@ -197,7 +197,8 @@ class ShardData:
         mi, ei = int(t["mask_index"][row]), int(t["embedding_index"][row])
         a, b = (int(x) for x in t["face_poly_offsets"][row : row + 2])
         offs, inc = t["poly_offsets"], t["poly_include"]
-        polys = [(bool(inc[q]), np.array(t["poly_points"][offs[q] : offs[q + 1]])) for q in range(a, b)]
+        kinds = (PolygonKind.EXCLUDE, PolygonKind.INCLUDE)
+        polys = tuple((kinds[int(inc[q]) & 1], np.array(t["poly_points"][offs[q] : offs[q + 1]])) for q in range(a, b))
         pose = np.asarray(t["pose"][row], dtype=np.float64)
         try:
             return Face(
@@ -211,8 +212,7 @@ class ShardData:
                 frame_index=int(t["frame_index"][row]),
                 score=float(t["score"][row]),
                 mask=None if mi < 0 else np.array(t["masks"][mi]),
-                xseg_include=tuple(p for i, p in polys if i),
-                xseg_exclude=tuple(p for i, p in polys if not i),
+                polygons=polys,
                 embedding=None if ei < 0 else np.array(t["embeddings"][ei]),
                 pose=None if np.isnan(pose).any() else Pose(*(float(v) for v in pose)),
                 tags=tuple(self.tags[row]),

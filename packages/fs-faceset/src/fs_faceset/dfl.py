@@ -20,7 +20,7 @@ from fs_faceset._pickle_write import plain_pickle
 from fs_faceset._report import ImportReport
 from fs_faceset._safepickle import safe_unpickle
 from fs_faceset.errors import FacesetError, FacesetFormatError
-from fs_faceset.face import Face
+from fs_faceset.face import Face, PolygonKind
 from fs_faceset.faceset import Faceset, FacesetWriter
 
 __all__ = ["export_dfl", "import_dfl", "read_dfl_jpg"]
@@ -77,9 +77,9 @@ def _arr(value: Any, shape: tuple[int, ...], key: str, what: str) -> npt.NDArray
     return arr.astype(np.float32)
 
 
-def _polys(raw: Any, what: str) -> tuple[list[npt.NDArray[np.float32]], list[npt.NDArray[np.float32]]]:
-    inc: list[npt.NDArray[np.float32]] = []
-    exc: list[npt.NDArray[np.float32]] = []
+def _polys(raw: Any, what: str) -> list[tuple[PolygonKind, npt.NDArray[np.float32]]]:
+    """DFL's ``seg_ie_polys`` as ordered (kind, points) pairs (type 1 = include, 0 = exclude; order kept)."""
+    out: list[tuple[PolygonKind, npt.NDArray[np.float32]]] = []
     items = raw.get("polys", []) if isinstance(raw, dict) else raw if isinstance(raw, list) else None
     if items is None:
         raise FacesetFormatError(f"{what}: DFL seg_ie_polys is neither a dict nor a list")
@@ -87,8 +87,8 @@ def _polys(raw: Any, what: str) -> tuple[list[npt.NDArray[np.float32]], list[npt
         kind, pts = (item.get("type"), item.get("pts")) if isinstance(item, dict) else tuple(item)[:2]
         arr = np.asarray(pts, dtype=np.float32).reshape(-1, 2)
         if arr.shape[0] >= 3 and np.all(np.isfinite(arr)):
-            (inc if kind == 1 else exc).append(arr)
-    return inc, exc
+            out.append((PolygonKind.INCLUDE if kind == 1 else PolygonKind.EXCLUDE, arr))
+    return out
 
 
 def read_dfl_jpg(path: str | Path) -> Face:
@@ -126,7 +126,7 @@ def read_dfl_jpg(path: str | Path) -> Face:
     else:  # old DFL files: fit the similarity that maps frame landmarks onto face landmarks
         mat = np.asarray(umeyama(src, lm, estimate_scale=True), np.float32)[:2]
     rect = meta.get("source_rect")
-    inc, excl = _polys(meta["seg_ie_polys"], what) if meta.get("seg_ie_polys") is not None else ([], [])
+    polys = _polys(meta["seg_ie_polys"], what) if meta.get("seg_ie_polys") is not None else []
     mask = None
     if isinstance(meta.get("xseg_mask"), (np.ndarray, bytes)):
         dec = cv2.imdecode(np.frombuffer(bytes(meta["xseg_mask"]), np.uint8), cv2.IMREAD_GRAYSCALE)
@@ -146,8 +146,7 @@ def read_dfl_jpg(path: str | Path) -> Face:
             source_path=source,
             frame_index=int(stem) if stem.isdigit() and len(stem) < 12 else 0,
             mask=None if mask is None else np.asarray(mask, np.uint8),
-            xseg_include=tuple(inc),
-            xseg_exclude=tuple(excl),
+            polygons=tuple(polys),
             tags=("dfl",),
         )
     except ValueError as exc_:
@@ -202,8 +201,7 @@ def dfl_metadata(face: Face) -> dict[str, Any]:
         "source_landmarks": face.source_landmarks.astype(float).tolist(),
         "image_to_face_mat": face.image_to_face.astype(float).tolist(),
     }
-    polys = [{"type": 1, "pts": p.astype(float).tolist()} for p in face.xseg_include]
-    polys += [{"type": 0, "pts": p.astype(float).tolist()} for p in face.xseg_exclude]
+    polys = [{"type": int(k is PolygonKind.INCLUDE), "pts": p.astype(float).tolist()} for k, p in face.polygons]
     if polys:
         meta["seg_ie_polys"] = {"polys": polys}
     if face.mask is not None:

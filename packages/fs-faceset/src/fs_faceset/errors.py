@@ -6,13 +6,17 @@ argument and the reason.
 
 from __future__ import annotations
 
-from fs_align.errors import FsError
+from fs_align.errors import ConfigError, FsError
 
-__all__ = ["FacesetError", "FacesetFormatError", "FacesetIntegrityError"]
+__all__ = ["FacesetConfigError", "FacesetError", "FacesetFormatError", "FacesetIntegrityError"]
 
 
 class FacesetError(FsError):
     """Base class of the errors raised by fs-faceset (bad arguments, missing faces, write failures)."""
+
+
+class FacesetConfigError(FacesetError, ConfigError):
+    """An unknown or out-of-range setting (image codec, shard size, ...); also a ``ValueError``."""
 
 
 class FacesetFormatError(FacesetError):

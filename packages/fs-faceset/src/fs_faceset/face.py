@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import enum
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from fs_align import Alignment, FaceType, Pose, ShapeError, check_image, check_points
+from fs_align import Alignment, FaceType, Pose, ShapeError, check_image, check_points, parse_enum
 
-__all__ = ["Face"]
+__all__ = ["Face", "PolygonKind"]
 
 F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
@@ -22,15 +23,24 @@ def _frozen(arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return out
 
 
-def _polys(value: Any, name: str) -> tuple[F32, ...]:
+class PolygonKind(enum.Enum):
+    """Whether a polygon label adds to the mask (include) or cuts out of it (exclude)."""
+
+    INCLUDE = "include"
+    EXCLUDE = "exclude"
+
+
+def _polys(value: Any, name: str) -> tuple[tuple[PolygonKind, F32], ...]:
     if value is None:
         return ()
     if isinstance(value, np.ndarray):
-        raise ShapeError(f"{name}: expected a sequence of N x 2 point arrays, got a single array")
+        raise ShapeError(f"{name}: expected a sequence of (kind, N x 2 points) pairs, got a single array")
     out = []
-    for i, poly in enumerate(value):
-        pts = check_points(poly, f"{name}[{i}]").astype(np.float32)
-        out.append(_frozen(pts))
+    for i, item in enumerate(value):
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise ShapeError(f"{name}[{i}]: expected a (PolygonKind, N x 2 points) pair, got {type(item).__name__}")
+        kind = parse_enum(PolygonKind, item[0], f"{name}[{i}]: unknown polygon kind", ShapeError)
+        out.append((kind, _frozen(check_points(item[1], f"{name}[{i}]").astype(np.float32))))
     return tuple(out)
 
 
@@ -50,7 +60,11 @@ class Face:
         frame_index: the frame number within a video (0 for stills).
         score: the detector's confidence.
         mask: optional ``S x S`` uint8 mask (0 background, 255 face).
-        xseg_include / xseg_exclude: XSeg polygons in aligned-face pixels, each an ``N x 2`` float32 array.
+        polygons: XSeg polygon labels in drawing order, each a ``(PolygonKind, N x 2 float32 points)`` pair in
+            aligned-face pixels (DeepFaceLab's ``seg_ie_polys``: drawn in order on a zero mask, an include
+            polygon fills 1, an exclude polygon fills 0, so includes and excludes may interleave). Kinds may
+            be given as strings (``"include"``/``"exclude"``). :attr:`xseg_include` / :attr:`xseg_exclude` read
+            the points of one kind.
         embedding: optional 1-D float32 identity embedding.
         pose: optional head pose (degrees).
         tags: free-form strings (for filters).
@@ -70,8 +84,7 @@ class Face:
     frame_index: int = 0
     score: float = 1.0
     mask: U8 | None = None
-    xseg_include: tuple[F32, ...] = field(default=())
-    xseg_exclude: tuple[F32, ...] = field(default=())
+    polygons: tuple[tuple[PolygonKind, F32], ...] = ()
     embedding: F32 | None = None
     pose: Pose | None = None
     tags: tuple[str, ...] = ()
@@ -112,8 +125,7 @@ class Face:
             if mask.shape != (size, size):
                 raise ShapeError(f"Face.mask: expected {size} x {size} uint8 (the image's size), got {mask.shape}")
             set_(self, "mask", _frozen(mask))
-        set_(self, "xseg_include", _polys(self.xseg_include, "Face.xseg_include"))
-        set_(self, "xseg_exclude", _polys(self.xseg_exclude, "Face.xseg_exclude"))
+        set_(self, "polygons", _polys(self.polygons, "Face.polygons"))
         if self.embedding is not None:
             emb = np.asarray(self.embedding)
             if emb.ndim != 1 or emb.size == 0 or not np.issubdtype(emb.dtype, np.number):
@@ -138,6 +150,16 @@ class Face:
             f"frame={self.frame_index}, polygons={len(self.xseg_include)}+{len(self.xseg_exclude)}, "
             f"with={extras}, tags={self.tags})"
         )
+
+    @property
+    def xseg_include(self) -> tuple[F32, ...]:
+        """Points of the include polygons, in drawing order."""
+        return tuple(p for k, p in self.polygons if k is PolygonKind.INCLUDE)
+
+    @property
+    def xseg_exclude(self) -> tuple[F32, ...]:
+        """Points of the exclude polygons, in drawing order."""
+        return tuple(p for k, p in self.polygons if k is PolygonKind.EXCLUDE)
 
     @property
     def size(self) -> int:

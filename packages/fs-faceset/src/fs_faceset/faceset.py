@@ -12,11 +12,12 @@ from typing import Any, overload
 import numpy as np
 import numpy.typing as npt
 
+from fs_align import parse_enum
 from fs_faceset._index import Index, ShardEntry, read_index, write_index
 from fs_faceset._pack import ImageCodec, ShardData, content_id, pack_faces
 from fs_faceset._shard import atomic_write, map_tensor, read_header, shard_bytes
 from fs_faceset._sources import SourceInfo
-from fs_faceset.errors import FacesetError, FacesetFormatError
+from fs_faceset.errors import FacesetConfigError, FacesetError, FacesetFormatError
 from fs_faceset.face import Face
 
 __all__ = ["Faceset", "FacesetWriter"]
@@ -57,12 +58,12 @@ class FacesetWriter:
         size: int | None = None,
     ) -> None:
         self.path = Path(path)
-        self._codec = ImageCodec(image_codec)
+        self._codec = parse_enum(ImageCodec, image_codec, "image_codec: unknown codec", FacesetConfigError)
         if shard_size < 1:
-            raise FacesetError(f"shard_size: expected >= 1, got {shard_size}")
+            raise FacesetConfigError(f"shard_size: expected >= 1, got {shard_size}")
         self._shard_size = shard_size
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 4):
-            raise FacesetError(f"size: expected an int >= 4, got {size!r}")
+            raise FacesetConfigError(f"size: expected an int >= 4, got {size!r}")
         self._size = size
         self._sources: list[SourceInfo] = []
         self._buffer: list[Face] = []
@@ -385,6 +386,64 @@ class Faceset:
         for j in range(n):
             out[j] = self._store.shards[int(shard_of[j])].image(int(local[j]))
         return out
+
+    def masks(self, indices: Sequence[int] | npt.NDArray[Any] | None = None) -> list[npt.NDArray[np.float32] | None]:
+        """Stored masks of the view (or ``indices`` within it): one ``S x S`` float32 mask in [0, 1] per face
+        (1 = face), or ``None`` for a face without one. Reads only the mask tables (no image is decoded)."""
+        rows = self._rows[self._positions(indices)]
+        out: list[npt.NDArray[np.float32] | None] = []
+        for g in rows.tolist():
+            shard = self._store.shards[int(self._store.shard_of[g])]
+            mi = int(shard.t["mask_index"][int(self._store.local[g])])
+            out.append(None if mi < 0 else np.asarray(shard.t["masks"][mi], dtype=np.float32) / np.float32(255))
+        return out
+
+    def set_masks(
+        self,
+        faces: Sequence[int] | Sequence[str] | npt.NDArray[Any],
+        masks: Sequence[npt.NDArray[Any] | None] | None,
+    ) -> Faceset:
+        """Store (or, with ``None``, clear) the masks of some faces, in place and atomically.
+
+        Only the shards holding those faces are rewritten (under new names), then ``index.json`` is replaced
+        (the commit point), then the old shards are deleted: a crash at any step leaves either the old or the
+        new faceset readable, and nothing else in the folder is touched. Faceset objects opened before keep
+        reading the old data; use the returned one.
+
+        Args:
+            faces: positions in this view (ints) or face ids (strs), each at most once.
+            masks: one mask per face: ``S x S`` uint8 (0..255), float (0..1) or bool, or ``None`` to remove
+                the face's mask; ``None`` instead of the list removes the masks of all ``faces``.
+
+        Returns:
+            The reopened faceset, the same view (same faces, same order) with the new masks.
+
+        Raises:
+            FacesetError: lengths differ, a face is named twice, an id is unknown; ShapeError: a bad mask.
+        """
+        from fs_faceset._update import as_mask, rewrite_masks
+
+        items = list(faces)
+        if items and all(isinstance(f, str) for f in items):
+            pos = [self.index_of(str(f)) for f in items]
+        else:
+            pos = self._positions(items).tolist() if items else []
+        values: list[Any] = [None] * len(pos) if masks is None else list(masks)
+        if len(values) != len(pos):
+            raise FacesetError(f"set_masks: {len(pos)} faces but {len(values)} masks")
+        rows = self._rows[np.asarray(pos, dtype=np.int64)].tolist()
+        if len(set(rows)) != len(rows):
+            raise FacesetError(f"{self.path}: set_masks names a face twice")
+        changes: dict[int, dict[int, Any]] = {}
+        for j, (g, m) in enumerate(zip(rows, values, strict=True)):
+            mask = None if m is None else as_mask(m, self.size, f"set_masks: masks[{j}]")
+            changes.setdefault(int(self._store.shard_of[g]), {})[int(self._store.local[g])] = mask
+        if changes:
+            rewrite_masks(self.path, self._index, self._store.shards, changes)
+        fresh = Faceset.open(self.path, include_removed=True)
+        if fresh.ids[: len(self._store.ids)] != self._store.ids:
+            raise FacesetError(f"{self.path}: the faceset changed on disk while its masks were set")
+        return Faceset(fresh._store, self._rows)
 
     # -- filters --------------------------------------------------------------------------------------------
     def select(self, indices: Sequence[int] | npt.NDArray[Any]) -> Faceset:

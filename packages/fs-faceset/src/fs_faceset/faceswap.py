@@ -105,7 +105,7 @@ def _parse_itxt(rest: bytes, path: Path) -> dict[str, Any]:
             inflater = zlib.decompressobj()
             text = inflater.decompress(text, _MAX_HEADER)
         if len(text) > _MAX_HEADER:
-            raise ValueError("header too large")
+            raise FacesetFormatError(f"{path}: faceswap PNG header is larger than {_MAX_HEADER} bytes")
         value = ast.literal_eval(text.decode("utf-8"))
     except (IndexError, ValueError, SyntaxError, UnicodeDecodeError, zlib.error, RecursionError, MemoryError) as exc:
         raise FacesetFormatError(f"{path}: faceswap PNG header is not a plain literal ({type(exc).__name__})") from None

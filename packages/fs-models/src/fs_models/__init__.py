@@ -8,7 +8,15 @@ DeepFaceLive's ``.dfm`` interface. Tensors are N x C x H x W float32 (or autocas
 
 from fs_models._base import AEOutput, FaceSwapModel, FsModel, SwapOutput
 from fs_models._cgan import CGANConfig, CGANGenerator
-from fs_models._checkpoint import freeze, load_model, load_weights, read_header, save_model, unfreeze
+from fs_models._checkpoint import (
+    freeze,
+    load_extra_tensors,
+    load_model,
+    load_weights,
+    read_header,
+    save_model,
+    unfreeze,
+)
 from fs_models._classic import ClassicAE, ClassicConfig
 from fs_models._config import Conditioning, FaceType, InitMethod, ModelConfig
 from fs_models._discriminators import (
@@ -64,6 +72,7 @@ __all__ = [
     "icnr_",
     "init_weights",
     "list_models",
+    "load_extra_tensors",
     "load_model",
     "load_weights",
     "model_spec",

@@ -2,8 +2,9 @@
 
 Header metadata (all strings): ``fs_models.format`` = ``"1"``, ``fs_models.model`` = registry name,
 ``fs_models.config`` = the config as JSON, ``fs_models.version`` = the writing package's version, plus any
-caller metadata (e.g. fs-train's step). Tensors are the model's ``state_dict`` under their usual names.
-Files are written atomically (temp file in the same folder, fsync, rename). Nothing is ever unpickled.
+caller metadata (e.g. fs-train's step). Tensors are the model's ``state_dict`` under their usual names, plus
+optional caller tensors (e.g. optimiser moments) under ``extra/<name>``, which weight loading ignores.
+Files are written atomically (``fs_align.atomic_write``: temp file, fsync, rename). Nothing is ever unpickled.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -20,11 +20,14 @@ from safetensors import safe_open
 from safetensors.torch import save as st_save
 from torch import nn
 
+from fs_align import atomic_write
 from fs_models._base import FsModel
 from fs_models._registry import create_model
 from fs_models.errors import CheckpointError, ModelError
 
-__all__ = ["freeze", "load_model", "load_weights", "read_header", "save_model", "unfreeze"]
+__all__ = ["freeze", "load_extra_tensors", "load_model", "load_weights", "read_header", "save_model", "unfreeze"]
+
+EXTRA_PREFIX = "extra/"
 
 FORMAT = "1"
 _KEY_FORMAT, _KEY_MODEL, _KEY_CONFIG, _KEY_VERSION = (
@@ -36,8 +39,17 @@ _KEY_FORMAT, _KEY_MODEL, _KEY_CONFIG, _KEY_VERSION = (
 _MAX_HEADER = 100 * 1024 * 1024
 
 
-def save_model(model: FsModel, path: str | os.PathLike[str], metadata: Mapping[str, str] | None = None) -> Path:
-    """Write ``model``'s weights, registry name and config to ``path`` (safetensors, atomic); returns the path."""
+def save_model(
+    model: FsModel,
+    path: str | os.PathLike[str],
+    metadata: Mapping[str, str] | None = None,
+    extra_tensors: Mapping[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write ``model``'s weights, registry name and config to ``path`` (safetensors, atomic); returns the path.
+
+    ``metadata`` adds string entries to the header; ``extra_tensors`` (e.g. optimiser state) are stored as
+    ``extra/<name>`` and read back by :func:`load_extra_tensors` (weight loading ignores them).
+    """
     from fs_models import __version__
 
     if not isinstance(model, FsModel):
@@ -52,20 +64,21 @@ def save_model(model: FsModel, path: str | os.PathLike[str], metadata: Mapping[s
         }
     )
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    data = st_save(tensors, metadata=meta)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    for k, v in (extra_tensors or {}).items():
+        tensors[EXTRA_PREFIX + str(k)] = v.detach().to("cpu").contiguous()
+    return atomic_write(path, st_save(tensors, metadata=meta))
+
+
+def load_extra_tensors(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """The ``extra_tensors`` that :func:`save_model` stored in ``path``, by their names (empty if none)."""
+    p = Path(path)
+    read_header(p)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        with safe_open(str(p), framework="pt", device=str(device)) as f:
+            names = [k for k in f.keys() if k.startswith(EXTRA_PREFIX)]  # noqa: SIM118
+            return {k[len(EXTRA_PREFIX) :]: f.get_tensor(k) for k in names}
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(f"{p}: cannot read its tensors: {exc}") from exc
 
 
 def _check_safetensors(path: Path) -> None:
@@ -154,7 +167,11 @@ def load_weights(
         return pre is None or any(k == q or k.startswith(q + ".") for q in pre)
 
     with safe_open(str(p), framework="pt") as f:
-        stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys() if selected(k)}  # noqa: SIM118
+        stored = {
+            k: tuple(f.get_slice(k).get_shape())
+            for k in f.keys()  # noqa: SIM118
+            if selected(k) and not k.startswith(EXTRA_PREFIX)
+        }
     mine = {k: tuple(v.shape) for k, v in own.items() if selected(k)}
     missing = sorted(set(mine) - set(stored))
     unexpected = sorted(set(stored) - set(mine))

@@ -13,21 +13,12 @@ import enum
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from fs_align import FaceType, parse_enum
 from fs_models.errors import ConfigError
 
-__all__ = ["Conditioning", "FaceType", "InitMethod", "ModelConfig"]
+__all__ = ["Conditioning", "FaceType", "InitMethod", "ModelConfig"]  # FaceType: fs_align's, re-exported
 
 C = TypeVar("C", bound="ModelConfig")
-
-
-class FaceType(str, enum.Enum):
-    """How much of the head a model's aligned crop covers (the values match ``fs_align.FaceType``)."""
-
-    HALF = "half"
-    MID_FULL = "mid_full"
-    FULL = "full"
-    WHOLE_FACE = "whole_face"
-    HEAD = "head"
 
 
 class InitMethod(str, enum.Enum):
@@ -48,20 +39,14 @@ class Conditioning(str, enum.Enum):
     """Spatial bottleneck tokens cross-attend to identity tokens."""
 
 
-_SHORT_FACE_TYPES = {"h": "half", "mf": "mid_full", "f": "full", "wf": "whole_face"}
-
-
 def _coerce_enum(cls: type[enum.Enum], value: Any, field: str) -> enum.Enum:
-    if isinstance(value, cls):
-        return value
-    key = str(value).strip().lower()
-    if cls is FaceType:
-        key = _SHORT_FACE_TYPES.get(key, key)
-    for member in cls:
-        if member.value == key or member.name.lower() == key:
-            return member
-    known = ", ".join(str(m.value) for m in cls)
-    raise ConfigError(f"config field {field!r}: unknown value {value!r}; known: {known}")
+    what = f"config field {field!r}: unknown value"
+    if cls is FaceType and isinstance(value, str):  # DFL's short names too ("wf")
+        try:
+            return FaceType.parse(value)
+        except ValueError:
+            pass
+    return parse_enum(cls, value, what, ConfigError)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from fs_models._config import InitMethod
+from fs_models.errors import ConfigError
 
 __all__ = ["conv_aware_", "he_uniform_", "icnr_", "init_weights"]
 
@@ -65,7 +66,7 @@ def icnr_(
     r2 = scale * scale
     out_ch = weight.shape[0]
     if out_ch % r2:
-        raise ValueError(f"ICNR needs out channels divisible by {r2}, got {out_ch}")
+        raise ConfigError(f"ICNR needs out channels divisible by {r2}, got {out_ch}")
     sub = torch.empty((out_ch // r2, *weight.shape[1:]), dtype=weight.dtype)
     _init_tensor(sub, method, generator)
     weight.copy_(sub.repeat_interleave(r2, dim=0))
