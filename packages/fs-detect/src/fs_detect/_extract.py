@@ -18,6 +18,7 @@ import numpy.typing as npt
 import fs_align
 from fs_align import FaceType, OneEuroConfig, Pose, parse_enum
 from fs_detect._types import Detection, DetectorConfig, DetectorName
+from fs_detect.errors import DetectConfigError
 
 __all__ = [
     "ExtractSettings",
@@ -49,8 +50,8 @@ class TrackMode(str, enum.Enum):
 
     @classmethod
     def parse(cls, value: str | TrackMode) -> TrackMode:
-        """Parse a mode name (case-insensitive); raises ``ValueError`` listing the known modes."""
-        return parse_enum(cls, value, "track: unknown mode")
+        """Parse a mode name (case-insensitive); raises :class:`DetectConfigError` (a ``ValueError``)."""
+        return parse_enum(cls, value, "track: unknown mode", DetectConfigError)
 
 
 def _default_detector_config() -> DetectorConfig:
@@ -97,11 +98,12 @@ class ExtractSettings:
         object.__setattr__(self, "track", TrackMode.parse(self.track))
         object.__setattr__(self, "face_type", FaceType.parse(self.face_type))
         if not isinstance(self.size, int) or not 16 <= self.size <= 4096:
-            raise ValueError(f"size: expected an int in [16, 4096], got {self.size!r}")
+            raise DetectConfigError(f"size: expected an int in [16, 4096], got {self.size!r}")
         if not isinstance(self.threads, int) or self.threads < 0:
-            raise ValueError(f"threads: expected an int >= 0, got {self.threads!r}")
+            raise DetectConfigError(f"threads: expected an int >= 0, got {self.threads!r}")
         if not isinstance(self.detector_config, DetectorConfig):
-            raise ValueError(f"detector_config: expected a DetectorConfig, got {type(self.detector_config).__name__}")
+            got = type(self.detector_config).__name__
+            raise DetectConfigError(f"detector_config: expected a DetectorConfig, got {got}")
 
     @property
     def needs_embedding(self) -> bool:

@@ -29,7 +29,7 @@ from fs_detect._extract import (
     _frame_result,
     limit_threads,
 )
-from fs_detect.errors import DetectError
+from fs_detect.errors import DetectConfigError, DetectError
 
 __all__ = ["Decode", "analyse_frames", "extract_parallel", "plan_frames", "select_frames", "split_frames"]
 
@@ -59,17 +59,17 @@ def select_frames(
         skip: indices already done (resume); dropped before ``max_frames`` is applied.
 
     Raises:
-        ValueError: ``every < 1``, a bad shard or ``max_frames < 1``.
+        DetectConfigError: ``every < 1``, a bad shard or ``max_frames < 1`` (a ``ValueError``).
     """
     if every < 1:
-        raise ValueError(f"every: expected an int >= 1, got {every!r}")
+        raise DetectConfigError(f"every: expected an int >= 1, got {every!r}")
     if max_frames is not None and max_frames < 1:
-        raise ValueError(f"max_frames: expected None or an int >= 1, got {max_frames!r}")
+        raise DetectConfigError(f"max_frames: expected None or an int >= 1, got {max_frames!r}")
     lo, hi = 0, max(int(total), 0)
     if shard is not None:
         k, n = shard
         if not 1 <= k <= n:
-            raise ValueError(f"shard: expected (k, n) with 1 <= k <= n, got {shard!r}")
+            raise DetectConfigError(f"shard: expected (k, n) with 1 <= k <= n, got {shard!r}")
         lo, hi = hi * (k - 1) // n, hi * k // n
     done = set(skip)
     indices = [i for i in range(lo, hi) if i % every == 0 and i not in done]
