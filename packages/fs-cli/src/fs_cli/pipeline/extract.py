@@ -29,6 +29,7 @@ from fs_align import as_bgr_uint8
 from fs_cli.errors import CliError
 from fs_cli.pipeline._sources import IMAGE_SUFFIXES, Source, SourceKind, find_sources
 from fs_faceset import Face, Faceset, FacesetWriter, SourceInfo
+from fs_merge import FrameReader  # at import time: worker processes preload this module, decoder included
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -108,8 +109,6 @@ def decode_source(
         for i in indices:
             yield i, _read_image(files[i])
         return
-    from fs_merge import FrameReader
-
     wanted, last = set(indices), max(indices, default=-1)
     reader = FrameReader(path)
     frames = iter(reader)
@@ -302,8 +301,6 @@ def extract_to_faceset(
 def _frame_count(source: Source) -> int:
     if source.kind is SourceKind.STILLS:
         return len(source.files)
-    from fs_merge import FrameReader
-
     return FrameReader(source.path).num_frames
 
 
