@@ -1,4 +1,4 @@
-"""`fs extract` (`fs_cli.pipeline.extract_to_faceset`) end to end on a synthetic 720p clip (the demo video upscaled): YuNet + dlib68 (refine) + align.
+"""`fs_cli.pipeline.extract_to_faceset` on a synthetic 720p clip (the demo video upscaled): YuNet + dlib68 + align.
 
 Frames per second are in each benchmark's ``extra_info``; --jobs 1 and --jobs 2 run in the same session so
 their ratio is the multi-process scaling. Run: ``pytest packages/fs-cli/benchmarks --benchmark-only``.

@@ -157,3 +157,20 @@ def test_mask_hull_and_labels(fs: Any, clip_faces: Path, tmp_path: Path) -> None
     again = Faceset.open(masked)
     labelled = again[again.index_of(str(face.id))]
     assert len(labelled.xseg_include) == 1 and np.allclose(labelled.xseg_include[0], poly)
+
+
+def test_mask_hull_in_place_updates_the_mask_column_and_keeps_the_record(
+    fs: Any, clip: Path, clip_faces: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    work = tmp_path / "faces"
+    shutil.copytree(clip_faces, work)
+    (work / "notes.txt").write_text("mine")
+    before = Faceset.open(work)
+    result = fs("-q", "mask", "hull", work, "--kind", "hull")
+    assert result.exit_code == 0, result.output
+    after = Faceset.open(work)
+    assert after.ids == before.ids and all(f.mask is not None and f.mask.max() == 255 for f in after)
+    assert after.sources() == before.sources() and sorted(after.frames(clip.name)) == list(range(24))
+    assert (work / "notes.txt").read_text() == "mine"  # nothing else in the folder is touched
