@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,8 +71,10 @@ def find_sources(src: Path, *, frames_folder: bool = False) -> tuple[list[Source
         except MergeError as exc:
             raise CliError(f"{src}: not an image or a video ffmpeg can read ({exc})") from exc
     if (src / "video.json").is_file() or frames_folder:
-        info = json.loads((src / "video.json").read_text(encoding="utf-8")) if (src / "video.json").is_file() else {}
-        return [Source(SourceKind.SEQUENCE, src, src.name, fps=float(info.get("fps") or 25.0))], skipped
+        from fs_cli.pipeline.video import read_frames_info
+
+        fps = float(read_frames_info(src).get("fps") or 25.0)
+        return [Source(SourceKind.SEQUENCE, src, src.name, fps=fps)], skipped
     images: list[Path] = []
     sources: list[Source] = []
     for p in sorted(src.iterdir(), key=natural_key):
