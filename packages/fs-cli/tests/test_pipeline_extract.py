@@ -98,3 +98,7 @@ def test_mixed_folder_frames_folder_and_person_tracking(fs: Any, clip: Path, tmp
     one = Faceset.open(tmp_path / "people" / "person-00")
     assert [f.frame_index for f in one] == [0, 1, 2, 3] and one[0].embedding is not None
     assert one.sources()["frames"].processed_frames().tolist() == [0, 1, 2, 3]
+    extract_to_faceset(frames, tmp_path / "people", person, max_frames=2, resume=True)  # the next two frames
+    one = Faceset.open(tmp_path / "people" / "person-00")
+    assert [f.frame_index for f in one] == [0, 1, 2, 3, 4, 5] and not (tmp_path / "people" / "index.json").exists()
+    assert one.sources()["frames"].processed_frames().tolist() == [0, 1, 2, 3, 4, 5]

@@ -199,8 +199,11 @@ class _Sink:
         self.pending.clear()
 
     def close(self) -> None:
-        if not self.writers and self.infos:
-            self.writer(".")  # sources looked at without a face are still recorded (resume skips them)
+        if not self.writers and self.infos:  # frames looked at without a face are still recorded (resume skips them)
+            people = sorted(p.parent.name for p in self.out.glob("person-*/index.json"))
+            person = self.settings.track is fs_detect.TrackMode.PERSON
+            if not person or people:
+                self.writer(people[0] if person else ".")
         self.commit_sources()
         for w in self.writers.values():
             w.close()
