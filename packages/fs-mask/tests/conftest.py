@@ -125,8 +125,7 @@ def occluded_face(src: FrameFace, size: int, rng: np.random.Generator, *, jitter
         source_landmarks=src.landmarks,
         image_to_face=mat,
         source_path=src.name,
-        xseg_include=(hull,),
-        xseg_exclude=(poly,),
+        polygons=(("include", hull), ("exclude", poly)),
     )
 
 

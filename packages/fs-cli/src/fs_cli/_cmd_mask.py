@@ -193,7 +193,7 @@ def import_labels(
 
         fs mask import-labels dst_faces labels
     """
-    from fs_mask import read_labelme
+    from fs_mask import face_with_labels, read_labelme
 
     ui = Ui(ctx, json_output=json_output)
     fs = open_faceset(faceset)
@@ -208,7 +208,7 @@ def import_labels(
         lab = labels.get(str(face.id))
         if lab is None:
             return face
-        return replace(face, polygons=tuple((p.kind.value, p.points) for p in lab.polygons))  # drawing order kept
+        return face_with_labels(face, lab)
 
     write_subset(fs, np.arange(len(fs)), out or faceset, replace=out is None, change=change)
     ui.result(

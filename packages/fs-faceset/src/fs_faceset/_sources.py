@@ -31,8 +31,9 @@ def frame_ranges(frames: Iterable[int] | Iterable[tuple[int, int]]) -> Ranges:
         if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
             singles.append(int(item))
             continue
+        pair: Any = item
         try:
-            a, b = (int(v) for v in item)
+            a, b = (int(v) for v in pair)
         except (TypeError, ValueError):
             raise FacesetError(f"frames: expected ints or (start, stop) pairs, got {item!r}") from None
         if b < a:

@@ -44,12 +44,14 @@ def as_mask(mask: Any, size: int, what: str) -> U8:
     if arr.shape != (size, size):
         raise ShapeError(f"{what}: expected a {size} x {size} mask (the faceset's size), got {arr.shape}")
     if arr.dtype == np.uint8:
-        return np.ascontiguousarray(arr)
+        out: U8 = np.ascontiguousarray(arr)
+        return out
     if not np.issubdtype(arr.dtype, np.floating):
         raise ShapeError(f"{what}: expected uint8 (0..255), bool or float (0..1), got {arr.dtype}")
     if not np.all(np.isfinite(arr)) or arr.min(initial=0) < -1e-6 or arr.max(initial=0) > 1 + 1e-6:
         raise ShapeError(f"{what}: float masks must hold finite values in [0, 1]")
-    return np.round(np.clip(arr, 0, 1) * 255).astype(np.uint8)
+    scaled: U8 = np.round(np.clip(arr, 0, 1) * 255).astype(np.uint8)
+    return scaled
 
 
 def _shard_with_masks(shard: ShardData, rows: Mapping[int, U8 | None]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -63,7 +65,7 @@ def _shard_with_masks(shard: ShardData, rows: Mapping[int, U8 | None]) -> tuple[
         if m is not None:
             index[r] = len(masks)
             masks.append(m)
-    tensors = dict(t)
+    tensors: dict[str, Any] = dict(t)
     tensors["masks"] = Rows(masks, (shard.size, shard.size), np.uint8)
     tensors["mask_index"] = index
     return tensors, {**shard.meta, "version": str(FORMAT_VERSION)}

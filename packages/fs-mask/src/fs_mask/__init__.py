@@ -2,14 +2,16 @@
 
 - landmark masks (hull, components, extended, eye/mouth regions): :func:`landmark_mask`;
 - polygon labels (DFL include/exclude semantics), LabelMe JSON in and out: :class:`PolygonLabels`;
-- the XSeg net (:class:`XSegNet`, registry :func:`create_segmenter`), :func:`train_xseg`, :func:`apply_xseg`;
-- mixing masks per face with fallback, and combining them: :func:`face_mask`, :func:`combine_masks`.
+- the XSeg net (:class:`XSegNet`, registered in fs-models' registry as ``"xseg"``: ``fs_models.create_model``,
+  saved with ``fs_models.save_model``), :func:`train_xseg`, :func:`apply_xseg` (in place, atomically);
+- mixing masks per face with a fallback chain of ``fs_align.MaskSource`` values, and combining them:
+  :func:`face_mask`, :func:`combine_masks`.
 """
 
 from fs_mask.apply import apply_xseg, predict_masks
 from fs_mask.augment import AugmentConfig, augment_sample
 from fs_mask.checkpoint import CheckpointError, XSegCheckpoint, load_checkpoint, load_xseg, save_checkpoint
-from fs_mask.errors import MaskError
+from fs_mask.errors import MaskConfigError, MaskError
 from fs_mask.labelme import DEFAULT_LABEL_MAP, read_labelme, to_labelme, write_labelme
 from fs_mask.landmark_masks import (
     MaskKind,
@@ -20,7 +22,7 @@ from fs_mask.landmark_masks import (
     raise_eyebrows,
 )
 from fs_mask.metrics import iou
-from fs_mask.mix import CombineMode, MaskSource, combine_masks, confident_or, face_mask, mask_confidence
+from fs_mask.mix import FACE_MASK_SOURCES, CombineMode, combine_masks, confident_or, face_mask, mask_confidence
 from fs_mask.polygons import (
     Polygon,
     PolygonError,
@@ -32,19 +34,20 @@ from fs_mask.polygons import (
 )
 from fs_mask.preview import preview_grid, write_preview
 from fs_mask.train import Bootstrap, XSegTrainConfig, XSegTrainResult, default_device, train_xseg
-from fs_mask.xseg_net import XSegConfig, XSegNet, available_segmenters, create_segmenter, register_segmenter
+from fs_mask.xseg_net import XSegConfig, XSegNet
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_LABEL_MAP",
+    "FACE_MASK_SOURCES",
     "AugmentConfig",
     "Bootstrap",
     "CheckpointError",
     "CombineMode",
+    "MaskConfigError",
     "MaskError",
     "MaskKind",
-    "MaskSource",
     "Polygon",
     "PolygonError",
     "PolygonKind",
@@ -57,10 +60,8 @@ __all__ = [
     "__version__",
     "apply_xseg",
     "augment_sample",
-    "available_segmenters",
     "combine_masks",
     "confident_or",
-    "create_segmenter",
     "default_device",
     "eyes_mask",
     "eyes_mouth_mask",
@@ -78,7 +79,6 @@ __all__ = [
     "raise_eyebrows",
     "rasterise_face_labels",
     "read_labelme",
-    "register_segmenter",
     "save_checkpoint",
     "to_labelme",
     "train_xseg",

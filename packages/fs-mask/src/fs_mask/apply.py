@@ -1,10 +1,10 @@
 """Running a trained XSeg net over faces and writing the masks into a faceset.
 
-fs-faceset has no in-place update of one column, so :func:`apply_xseg` rewrites the faceset: every face is
-copied with ``mask`` replaced (ids, polygons and all other fields kept) into a new folder, which then takes
-the old folder's place (``out=None``) or is left at ``out``. In-place replacement is two renames (old ->
-``.<name>.xseg-old``, new -> name) followed by deleting the old copy; a crash between them leaves both
-folders on disk, never a half-written faceset. Tombstoned (removed) faces are dropped, as by ``compact``.
+In place (``out=None``), :func:`apply_xseg` stores the masks with ``Faceset.set_masks``, the faceset's atomic
+column update: only the shards are rewritten (under new names, then the index), so every other file in the
+folder stays, and a crash leaves a valid faceset. Faces are committed in chunks of :data:`CHUNK` faces; an
+interrupted run leaves the first chunks masked and the rest as they were. With ``out``, a new faceset (faces
+with their masks, and the sources) is written beside and renamed into place.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,10 @@ from fs_mask.errors import MaskError
 from fs_mask.train import default_device
 from fs_mask.xseg_net import XSegNet
 
-__all__ = ["apply_xseg", "predict_masks"]
+__all__ = ["CHUNK", "apply_xseg", "predict_masks"]
+
+CHUNK = 1024
+"""Faces whose masks :func:`apply_xseg` predicts and commits at a time (bounds memory: CHUNK x S x S bytes)."""
 
 
 def _model(model: XSegNet | str | Path, device: torch.device) -> XSegNet:
@@ -96,21 +100,21 @@ def apply_xseg(
     batch_size: int = 8,
     device: str | torch.device | None = None,
 ) -> Any:
-    """Predict a mask for every face of a faceset and store it as ``Face.mask`` (uint8, 0-255).
+    """Predict a mask for every face of a faceset and store it as the face's mask (uint8, 0-255).
 
     Args:
         model: a trained :class:`XSegNet` or an XSeg checkpoint path.
-        faceset: an :class:`fs_faceset.Faceset` or its folder.
-        out: write the masked faceset here instead of replacing ``faceset`` in place (must not exist yet).
+        faceset: an :class:`fs_faceset.Faceset` (or a view: only its faces are masked) or its folder.
+        out: write the masked faceset here instead of updating ``faceset`` in place (must not exist yet).
         batch_size, device: as for :func:`predict_masks` (GPU when present).
 
     Returns:
-        The re-opened :class:`fs_faceset.Faceset` with the masks.
+        The re-opened :class:`fs_faceset.Faceset` with the masks (the same view when updated in place).
 
     Raises:
-        MaskError: ``out`` already exists, or bad model/arguments.
+        MaskError: ``out`` already exists, the faceset has no faces, or bad model/arguments.
     """
-    from fs_faceset import Faceset, FacesetWriter
+    from fs_faceset import Faceset
 
     fs = faceset if isinstance(faceset, Faceset) else Faceset.open(faceset)
     if device is None and isinstance(model, XSegNet):
@@ -118,28 +122,36 @@ def apply_xseg(
     else:
         dev = default_device(device)
     net = _model(model, dev)
-    src = fs.path
-    final = Path(out) if out is not None else src
-    if out is not None and final.exists():
+    if not len(fs):
+        raise MaskError(f"{fs.path}: the faceset has no faces to mask")
+    if out is None:
+        for start, masks in _predicted(net, fs, batch_size, dev):
+            fs = fs.set_masks(range(start, start + len(masks)), masks)
+        return fs
+    return _write_copy(net, fs, Path(out), batch_size, dev)
+
+
+def _predicted(net: XSegNet, fs: Any, batch_size: int, dev: torch.device) -> Iterator[tuple[int, list[Any]]]:
+    """``(first position, uint8 masks)`` for each chunk of :data:`CHUNK` faces of ``fs``."""
+    for start in range(0, len(fs), CHUNK):
+        probs = predict_masks(
+            net, fs.images(range(start, min(start + CHUNK, len(fs)))), batch_size=batch_size, device=dev
+        )
+        yield start, [np.round(p * 255.0).astype(np.uint8) for p in probs]
+
+
+def _write_copy(net: XSegNet, fs: Any, final: Path, batch_size: int, dev: torch.device) -> Any:
+    from fs_faceset import Faceset, FacesetWriter
+
+    if final.exists():
         raise MaskError(f"out: {final} already exists; pick a new folder (or out=None to update in place)")
     staging = final.parent / f".{final.name}.xseg-new"
     shutil.rmtree(staging, ignore_errors=True)
-    with FacesetWriter(staging, image_codec=fs.image_codec) as writer:
-        for start in range(0, len(fs), 256):
-            idx = list(range(start, min(start + 256, len(fs))))
-            probs = predict_masks(net, fs.images(idx), batch_size=batch_size, device=dev)
-            for j, i in enumerate(idx):
-                mask = np.round(probs[j] * 255.0).astype(np.uint8)
-                writer.add(dataclasses.replace(fs[i], mask=mask))
-    if not (staging / "index.json").exists():
-        shutil.rmtree(staging, ignore_errors=True)
-        raise MaskError(f"{src}: the faceset has no faces to mask")
-    if out is not None:
-        os.replace(staging, final)
-        return Faceset.open(final)
-    old = src.parent / f".{src.name}.xseg-old"
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(src, old)
-    os.replace(staging, src)
-    shutil.rmtree(old, ignore_errors=True)
-    return Faceset.open(src)
+    with FacesetWriter(staging, image_codec=fs.image_codec, size=fs.size) as writer:
+        for info in fs.sources().values():
+            writer.add_source(info)
+        for start, masks in _predicted(net, fs, batch_size, dev):
+            for j, mask in enumerate(masks):
+                writer.add(dataclasses.replace(fs[start + j], mask=mask))
+    os.replace(staging, final)
+    return Faceset.open(final)

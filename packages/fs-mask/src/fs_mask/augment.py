@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from fs_mask.errors import MaskError
+from fs_mask.errors import MaskConfigError
 
 __all__ = ["AugmentConfig", "augment_sample"]
 
@@ -52,10 +52,12 @@ class AugmentConfig:
         for name in ("p_background", "p_warp", "p_flip", "p_blur", "p_jpeg"):
             v = getattr(self, name)
             if not 0.0 <= float(v) <= 1.0:
-                raise MaskError(f"AugmentConfig.{name}: expected a probability in [0, 1], got {v!r}")
+                raise MaskConfigError(f"AugmentConfig.{name}: expected a probability in [0, 1], got {v!r}")
         lo, hi = self.jpeg_quality
         if not 1 <= lo <= hi <= 100:
-            raise MaskError(f"AugmentConfig.jpeg_quality: expected 1 <= lo <= hi <= 100, got {self.jpeg_quality!r}")
+            raise MaskConfigError(
+                f"AugmentConfig.jpeg_quality: expected 1 <= lo <= hi <= 100, got {self.jpeg_quality!r}"
+            )
 
 
 def _warp_maps(size: int, rng: np.random.Generator, cfg: AugmentConfig) -> tuple[F32, F32]:

@@ -1,14 +1,16 @@
-"""XSeg checkpoints in safetensors: weights, optimiser state and training state, written atomically.
+"""XSeg checkpoints: fs-models checkpoints of the registered ``"xseg"`` model, plus the training state.
 
-Layout of one ``.safetensors`` file:
+A checkpoint is what ``fs_models.save_model`` writes (safetensors; header ``fs_models.model`` = ``"xseg"``,
+``fs_models.config`` = the :class:`~fs_mask.xseg_net.XSegConfig` as JSON), so ``fs_models.load_model`` reads
+it too (once fs_mask is imported, which registers ``"xseg"``). The training state travels in the same file:
+header entries ``fs_mask.step`` and ``fs_mask.train`` (JSON: loss history, optimiser hyper-parameters, numpy
+RNG state, the training config) and the Adam moments as extra tensors ``extra/optim.<param index>.<key>``.
 
-- tensors ``model.<name>`` (the net's state dict), ``optim.<param index>.<key>`` (Adam moments and step);
-- metadata (strings): ``fs_mask.kind`` = ``"xseg-checkpoint"``, ``fs_mask.format`` = ``"1"``, ``segmenter``
-  (registry name), ``config`` (JSON of :class:`~fs_mask.xseg_net.XSegConfig`), ``train`` (JSON: step, loss
-  history, optimiser hyper-parameters, numpy RNG state, the training config).
+Writes are atomic (``fs_align.atomic_write``); the previous file is kept as ``<name>.bak`` (a copy, so the
+path always holds a checkpoint). Loading never unpickles anything.
 
-Writes go to a temp file (fsync) and are renamed over the target; the previous file is kept as ``<name>.bak``.
-Loading never unpickles anything.
+The checkpoints of fs-mask 0.1 (header ``fs_mask.kind`` = ``"xseg-checkpoint"``, tensors ``model.*`` and
+``optim.*``) are still read by :func:`load_checkpoint`; they are written in the new layout on the next save.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save
 
 from fs_align import atomic_write
 from fs_mask.errors import MaskError
-from fs_mask.xseg_net import XSegConfig, XSegNet, create_segmenter
+from fs_mask.xseg_net import XSegConfig, XSegNet
+from fs_models import CheckpointError as ModelCheckpointError
+from fs_models import load_extra_tensors, load_model, read_header, save_model
 
 __all__ = [
     "CheckpointError",
@@ -35,12 +38,12 @@ __all__ = [
     "save_checkpoint",
 ]
 
-_KIND = "xseg-checkpoint"
-_FORMAT = "1"
+_LEGACY_KIND = "xseg-checkpoint"
+_STEP, _TRAIN = "fs_mask.step", "fs_mask.train"
 
 
 class CheckpointError(MaskError):
-    """A checkpoint file is missing, unreadable, or not an fs-mask XSeg checkpoint."""
+    """A checkpoint file is missing, unreadable, or not an XSeg checkpoint."""
 
 
 @dataclass
@@ -54,13 +57,6 @@ class XSegCheckpoint:
     optim_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Keep the previous file as ``<name>.bak`` (a copy), then write ``data`` atomically."""
-    if path.exists():
-        atomic_write(path.with_name(path.name + ".bak"), path.read_bytes())
-    atomic_write(path, data)
-
-
 def save_checkpoint(
     path: str | Path,
     model: XSegNet,
@@ -69,38 +65,35 @@ def save_checkpoint(
     step: int = 0,
     train: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``model`` (+ optimiser state and ``train`` JSON) to ``path`` atomically, keeping a ``.bak``."""
-    tensors: dict[str, torch.Tensor] = {
-        f"model.{k}": v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()
-    }
+    """Write ``model`` (+ optimiser state and ``train`` JSON) to ``path`` atomically, keeping a ``.bak``.
+
+    The file is an fs-models checkpoint of the ``"xseg"`` model (``fs_models.load_model`` reads it).
+    """
+    if not isinstance(model, XSegNet):
+        raise CheckpointError(f"save_checkpoint: expected an XSegNet, got {type(model).__name__}")
+    extra: dict[str, torch.Tensor] = {}
     hyper: list[dict[str, Any]] = []
     if optimizer is not None:
         params = [p for g in optimizer.param_groups for p in g["params"]]
         for i, p in enumerate(params):
             for key, value in optimizer.state.get(p, {}).items():
                 if isinstance(value, torch.Tensor):
-                    tensors[f"optim.{i}.{key}"] = value.detach().to("cpu").contiguous()
+                    extra[f"optim.{i}.{key}"] = value
         hyper = [
             {k: v for k, v in g.items() if k != "params" and isinstance(v, (int, float, bool))}
             for g in optimizer.param_groups
         ]
     state = dict(train or {})
     state["optimizer_groups"] = hyper
-    meta = {
-        "fs_mask.kind": _KIND,
-        "fs_mask.format": _FORMAT,
-        "segmenter": "xseg",
-        "config": json.dumps(model.config.to_dict()),
-        "step": str(int(step)),
-        "train": json.dumps(state),
-    }
     target = Path(path)
-    _atomic_write(target, save(tensors, metadata=meta))
-    return target
+    if target.exists():
+        atomic_write(target.with_name(target.name + ".bak"), target.read_bytes())
+    meta = {_STEP: str(int(step)), _TRAIN: json.dumps(state)}
+    return save_model(model, target, metadata=meta, extra_tensors=extra)
 
 
 def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> XSegCheckpoint:
-    """Read a checkpoint written by :func:`save_checkpoint`.
+    """Read a checkpoint written by :func:`save_checkpoint` (or by fs-mask 0.1).
 
     Raises:
         CheckpointError: missing file, not safetensors, not an XSeg checkpoint, or weights that do not fit.
@@ -108,25 +101,48 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> 
     file = Path(path)
     if not file.is_file():
         raise CheckpointError(f"{file}: no such checkpoint file")
+    meta = _metadata(file)
+    if meta.get("fs_mask.kind") == _LEGACY_KIND:
+        return _load_legacy(file, meta, device)
     try:
-        with safe_open(str(file), framework="pt", device=str(device)) as fh:
-            meta = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open has no __iter__)
-    except Exception as exc:
+        name, _, meta = read_header(file)
+        if name != "xseg":
+            raise CheckpointError(f"{file}: a checkpoint of model {name!r}, not an XSeg net")
+        model = load_model(file, device=device)
+        optim = {k: v for k, v in load_extra_tensors(file).items() if k.startswith("optim.")}  # on the CPU
+        train = json.loads(meta.get(_TRAIN, "{}"))
+        step = int(meta.get(_STEP, "0"))
+    except ModelCheckpointError as exc:
+        raise CheckpointError(f"not an XSeg checkpoint: {exc}") from exc
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{file}: malformed checkpoint metadata: {exc}") from exc
+    if not isinstance(model, XSegNet) or not isinstance(train, dict):
+        raise CheckpointError(f"{file}: not an XSeg checkpoint (model {type(model).__name__})")
+    model.eval()
+    return XSegCheckpoint(model=model, config=model.config, step=step, train=train, optim_tensors=optim)
+
+
+def _metadata(file: Path) -> dict[str, str]:
+    try:
+        with safe_open(str(file), framework="pt") as fh:
+            return dict(fh.metadata() or {})
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise CheckpointError(f"{file}: not a readable safetensors file: {exc}") from exc
-    if meta.get("fs_mask.kind") != _KIND:
-        raise CheckpointError(f"{file}: not an fs-mask XSeg checkpoint (metadata kind {meta.get('fs_mask.kind')!r})")
-    if meta.get("fs_mask.format") != _FORMAT:
-        raise CheckpointError(f"{file}: checkpoint format {meta.get('fs_mask.format')!r}, this fs-mask reads {_FORMAT}")
+
+
+def _load_legacy(file: Path, meta: dict[str, str], device: str | torch.device) -> XSegCheckpoint:
+    """An fs-mask 0.1 checkpoint: ``model.*`` weights, ``optim.*`` moments, config/step/train in the header."""
+    if meta.get("fs_mask.format") != "1":
+        raise CheckpointError(f"{file}: XSeg checkpoint format {meta.get('fs_mask.format')!r}, this fs-mask reads 1")
     try:
         config = XSegConfig.from_dict(json.loads(meta["config"]))
         train = json.loads(meta.get("train", "{}"))
         step = int(meta.get("step", "0"))
     except (KeyError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{file}: malformed checkpoint metadata: {exc}") from exc
-    model = create_segmenter(meta.get("segmenter", "xseg"), config)
-    if not isinstance(model, XSegNet):
-        raise CheckpointError(f"{file}: segmenter {meta.get('segmenter')!r} is not an XSeg net")
+    with safe_open(str(file), framework="pt", device=str(device)) as fh:
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    model = XSegNet(config)
     weights = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(weights, strict=True)

@@ -2,8 +2,9 @@
 
 DFL's merger offers ``XSeg-prd*XSeg-dst`` (product), ``learned-prd+learned-dst`` (union: per-pixel max) and
 the like; :func:`combine_masks` does these for any number of masks (``PRODUCT``, ``MIN``, ``UNION``).
-:func:`face_mask` picks, per face, the first available source from a preference list: polygon labels, the
-stored mask (e.g. written by :func:`fs_mask.apply_xseg`), or a landmark mask (always available). An XSeg
+:func:`face_mask` picks, per face, the first available source from a preference list of
+:class:`fs_align.MaskSource` values: polygon labels, the stored mask (e.g. written by
+:func:`fs_mask.apply_xseg`), or a landmark mask (always available). An XSeg
 prediction can be taken only where it is confident (:func:`confident_or`).
 """
 
@@ -16,11 +17,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fs_mask.errors import MaskError
+from fs_align import MaskSource, parse_enum
+from fs_mask.errors import MaskConfigError, MaskError
 from fs_mask.landmark_masks import MaskKind, landmark_mask
 from fs_mask.polygons import rasterise_face_labels
 
-__all__ = ["CombineMode", "MaskSource", "combine_masks", "confident_or", "face_mask", "mask_confidence"]
+__all__ = ["FACE_MASK_SOURCES", "CombineMode", "combine_masks", "confident_or", "face_mask", "mask_confidence"]
 
 
 class CombineMode(enum.Enum):
@@ -34,16 +36,15 @@ class CombineMode(enum.Enum):
     """max(a, b) (DFL's ``+`` modes)."""
 
 
-class MaskSource(enum.Enum):
-    """Where a face's mask comes from (see :func:`face_mask`)."""
-
-    POLYGONS = "polygons"
-    """The face's include/exclude polygons (only if it has any)."""
-    STORED = "stored"
-    """``Face.mask`` (only if set), e.g. an XSeg prediction written by ``apply_xseg``."""
-    HULL = "hull"
-    COMPONENTS = "components"
-    EXTENDED = "extended"
+FACE_MASK_SOURCES = (
+    MaskSource.POLYGONS,
+    MaskSource.STORED,
+    MaskSource.HULL,
+    MaskSource.COMPONENTS,
+    MaskSource.EXTENDED,
+)
+"""The :class:`fs_align.MaskSource` values :func:`face_mask` can read from a face record alone (XSeg and the
+swap model's learned masks need a network: predict them with :func:`fs_mask.predict_masks` or the model)."""
 
 
 def _as_float_mask(mask: Any, name: str, shape: tuple[int, int] | None) -> npt.NDArray[np.float32]:
@@ -72,10 +73,7 @@ def combine_masks(masks: Sequence[Any], mode: CombineMode | str = CombineMode.PR
     """
     if not masks:
         raise MaskError("masks: expected at least one mask to combine")
-    try:
-        how = CombineMode(mode.value if isinstance(mode, CombineMode) else str(mode).lower())
-    except ValueError:
-        raise MaskError(f"mode: unknown combine mode {mode!r}; known: product, min, union") from None
+    how = parse_enum(CombineMode, mode, "mode: unknown combine mode", MaskConfigError)
     first = _as_float_mask(masks[0], "masks[0]", None)
     out = first.copy()
     shape = (first.shape[0], first.shape[1])
@@ -117,21 +115,25 @@ def face_mask(
 ) -> tuple[npt.NDArray[np.float32], MaskSource]:
     """The mask of an :class:`fs_faceset.Face` from the first available source in ``sources``.
 
-    Polygons and stored masks are used only when the face has them; landmark sources always succeed.
+    ``sources`` is a fallback chain of :class:`fs_align.MaskSource` values (or their names), each one of
+    :data:`FACE_MASK_SOURCES`. Polygons and stored masks are used only when the face has them; landmark sources
+    (hull, components, extended) always succeed.
 
     Returns:
         ``(S x S float32 mask in [0, 1], the source used)``.
 
     Raises:
-        MaskError: no source in the list was available for this face, or an unknown source name.
+        MaskConfigError: an unknown source name, or a source that needs a network (``xseg``, ``learned-prd``,
+            ``learned-dst``); a ``ValueError``.
+        MaskError: no source in the list was available for this face.
     """
     size = int(face.image.shape[0])
-    for src in sources:
-        try:
-            kind = src if isinstance(src, MaskSource) else MaskSource(str(src).lower())
-        except ValueError:
-            known = ", ".join(m.value for m in MaskSource)
-            raise MaskError(f"sources: unknown mask source {src!r}; known: {known}") from None
+    kinds = [parse_enum(MaskSource, src, "sources: unknown mask source", MaskConfigError) for src in sources]
+    bad = [k.value for k in kinds if k not in FACE_MASK_SOURCES]
+    if bad:
+        usable = ", ".join(k.value for k in FACE_MASK_SOURCES)
+        raise MaskConfigError(f"sources: {', '.join(bad)} cannot be read from a face record; use {usable}")
+    for kind in kinds:
         if kind is MaskSource.POLYGONS:
             poly = rasterise_face_labels(face)
             if poly is not None:
@@ -142,5 +144,5 @@ def face_mask(
         else:
             lm_kind = MaskKind(kind.value)
             return landmark_mask(face.landmarks, size, lm_kind, eyebrows_expand_mod=eyebrows_expand_mod), kind
-    tried = ", ".join(s.value if isinstance(s, MaskSource) else str(s) for s in sources)
+    tried = ", ".join(k.value for k in kinds)
     raise MaskError(f"face {getattr(face, 'id', None)!r}: none of the mask sources ({tried}) is available")

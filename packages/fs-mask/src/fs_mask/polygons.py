@@ -1,9 +1,10 @@
 """Include/exclude polygon labels on aligned faces (DeepFaceLab's ``seg_ie_polys``), rasterised to masks.
 
 Semantics (DFL's): polygons are drawn **in order** on a zero mask; an include polygon fills 1, an exclude
-polygon fills 0. A :class:`fs_faceset.Face` stores ``xseg_include`` and ``xseg_exclude`` as two tuples, so a
-label built from a face draws every include polygon first, then every exclude polygon (what DFL does for the
-usual "outline the face, then cut out the hand" labels). Polygons are in aligned-face pixels (x, y).
+polygon fills 0. A :class:`fs_faceset.Face` stores its polygons in that order (``Face.polygons``, ordered
+``(PolygonKind, points)`` pairs, so includes and excludes may interleave: "outline the face, cut out the hand,
+add the finger back"), and labels made from a face, or stored into one, keep it. Polygons are in aligned-face
+pixels (x, y). :class:`PolygonKind` is fs-faceset's.
 
 Validation (:meth:`Polygon.__post_init__`), so a bad label fails where it is made, not deep in training:
 
@@ -17,8 +18,7 @@ Validation (:meth:`Polygon.__post_init__`), so a bad label fails where it is mad
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from fs_faceset import PolygonKind
 from fs_mask.errors import MaskError
 
 __all__ = [
@@ -44,13 +45,6 @@ _MIN_AREA = 0.5  # square pixels
 
 class PolygonError(MaskError, ValueError):
     """A polygon label is degenerate, self-intersecting, outside the face, or malformed."""
-
-
-class PolygonKind(enum.Enum):
-    """Whether a polygon adds to the mask (include) or cuts out of it (exclude)."""
-
-    INCLUDE = "include"
-    EXCLUDE = "exclude"
 
 
 def _segments_cross(pts: npt.NDArray[np.float64]) -> bool:
@@ -187,21 +181,18 @@ class PolygonLabels:
         return mask
 
 
-def _face_polys(face: Any) -> tuple[Sequence[npt.ArrayLike], Sequence[npt.ArrayLike]]:
-    inc = getattr(face, "xseg_include", None)
-    exc = getattr(face, "xseg_exclude", None)
-    if inc is None or exc is None:
-        raise MaskError(f"face: expected an fs_faceset.Face with xseg_include/xseg_exclude, got {type(face).__name__}")
-    return inc, exc
-
-
 def labels_from_face(face: Any, *, allow_self_intersection: bool = False) -> PolygonLabels:
-    """The polygon labels of an :class:`fs_faceset.Face` (include polygons first, then exclude polygons).
+    """The polygon labels of an :class:`fs_faceset.Face`, in the face's drawing order.
 
     Faces imported from DeepFaceLab (``fs_faceset.import_dfl``) carry DFL's ``seg_ie_polys`` this way.
+
+    Raises:
+        MaskError: ``face`` is not a face record; PolygonError: a polygon is degenerate or self-intersecting.
     """
-    inc, exc = _face_polys(face)
-    return PolygonLabels.from_include_exclude(inc, exc, allow_self_intersection=allow_self_intersection)
+    polys = getattr(face, "polygons", None)
+    if polys is None:
+        raise MaskError(f"face: expected an fs_faceset.Face (with polygons), got {type(face).__name__}")
+    return PolygonLabels(tuple(Polygon(k, np.asarray(p), allow_self_intersection) for k, p in polys))
 
 
 def rasterise_face_labels(face: Any, *, allow_self_intersection: bool = False) -> npt.NDArray[np.float32] | None:
@@ -213,22 +204,12 @@ def rasterise_face_labels(face: Any, *, allow_self_intersection: bool = False) -
 
 
 def face_with_labels(face: Any, labels: PolygonLabels) -> Any:
-    """A copy of an :class:`fs_faceset.Face` carrying ``labels`` as ``xseg_include`` / ``xseg_exclude``.
-
-    The record keeps includes and excludes in two tuples, so only labels whose includes all come before their
-    excludes survive unchanged; others would rasterise differently once stored.
+    """A copy of an :class:`fs_faceset.Face` carrying ``labels`` as its polygons (order and kinds kept).
 
     Raises:
-        PolygonError: an include polygon follows an exclude polygon (the order cannot be stored), or a polygon
-            lies wholly outside the face.
+        PolygonError: a polygon lies wholly outside the face.
     """
     import dataclasses
 
-    kinds = [p.kind for p in labels.polygons]
-    if PolygonKind.EXCLUDE in kinds and PolygonKind.INCLUDE in kinds[kinds.index(PolygonKind.EXCLUDE) :]:
-        raise PolygonError(
-            "labels: an include polygon follows an exclude polygon; fs_faceset.Face stores includes and "
-            "excludes separately (drawn includes first), so reorder the shapes or merge them"
-        )
     labels.rasterise(int(face.image.shape[0]))  # checks every polygon touches the face
-    return dataclasses.replace(face, xseg_include=labels.include, xseg_exclude=labels.exclude)
+    return dataclasses.replace(face, polygons=tuple((p.kind, p.points) for p in labels.polygons))

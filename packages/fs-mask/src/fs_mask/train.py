@@ -28,13 +28,15 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 
+from fs_align import parse_enum
 from fs_mask.augment import AugmentConfig, augment_sample
 from fs_mask.checkpoint import load_checkpoint, restore_optimizer, save_checkpoint
-from fs_mask.errors import MaskError
+from fs_mask.errors import MaskConfigError, MaskError
 from fs_mask.landmark_masks import MaskKind, landmark_mask
 from fs_mask.polygons import rasterise_face_labels
 from fs_mask.preview import write_preview
-from fs_mask.xseg_net import XSegConfig, XSegNet, create_segmenter
+from fs_mask.xseg_net import XSegConfig, XSegNet
+from fs_models import create_model
 
 __all__ = ["Bootstrap", "XSegTrainConfig", "XSegTrainResult", "default_device", "load_training_set", "train_xseg"]
 
@@ -94,14 +96,16 @@ class XSegTrainConfig:
         for name in ("steps", "batch_size", "preview_faces"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise MaskError(f"XSegTrainConfig.{name}: expected a positive int, got {v!r}")
+                raise MaskConfigError(f"XSegTrainConfig.{name}: expected a positive int, got {v!r}")
         for name in ("checkpoint_every", "preview_every"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise MaskError(f"XSegTrainConfig.{name}: expected an int >= 0, got {v!r}")
+                raise MaskConfigError(f"XSegTrainConfig.{name}: expected an int >= 0, got {v!r}")
         if not (self.learning_rate > 0 and np.isfinite(self.learning_rate)):
-            raise MaskError(f"XSegTrainConfig.learning_rate: expected > 0, got {self.learning_rate!r}")
-        object.__setattr__(self, "bootstrap", Bootstrap(self.bootstrap))
+            raise MaskConfigError(f"XSegTrainConfig.learning_rate: expected > 0, got {self.learning_rate!r}")
+        object.__setattr__(
+            self, "bootstrap", parse_enum(Bootstrap, self.bootstrap, "bootstrap: unknown", MaskConfigError)
+        )
         object.__setattr__(self, "bootstrap_kind", MaskKind.parse(self.bootstrap_kind))
         if self.checkpoint_dir is not None:
             object.__setattr__(self, "checkpoint_dir", Path(self.checkpoint_dir))
@@ -231,7 +235,7 @@ def train_xseg(faceset: Any, config: XSegTrainConfig | None = None) -> XSegTrain
     rng = np.random.default_rng(cfg.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        model = create_segmenter("xseg", cfg.net)
+        model = create_model("xseg", **cfg.net.to_dict())  # fs-models' registry
     assert isinstance(model, XSegNet)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)

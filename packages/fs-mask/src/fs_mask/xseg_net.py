@@ -13,26 +13,28 @@ Shape (for ``resolution`` R, ``base_channels`` C, ``levels`` L; DFL: R=256, C=32
 - a 3x3 conv to **one logit** per pixel (``sigmoid`` gives the face probability).
 
 Input: ``N x 3 x R x R`` float32 BGR in [0, 1]. Output: ``N x 1 x R x R`` logits.
+
+The net is an ``fs_models.FsModel`` registered in fs-models' registry as ``"xseg"`` when fs_mask is imported:
+``fs_models.create_model("xseg", resolution=128)``, and saved / loaded like every fs model
+(``fs_models.save_model`` / ``load_model``; see :mod:`fs_mask.checkpoint`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from fs_mask.errors import MaskError
+from fs_models import ConfigError, FsModel, ModelConfig, register_model
 
-__all__ = ["XSegConfig", "XSegNet", "available_segmenters", "create_segmenter", "register_segmenter"]
+__all__ = ["XSegConfig", "XSegNet"]
 
 
 @dataclass(frozen=True)
-class XSegConfig:
+class XSegConfig(ModelConfig):
     """Size of an XSeg network.
 
     Attributes:
@@ -40,6 +42,10 @@ class XSegConfig:
         base_channels: width of the first level (DFL: 32); deeper levels use 2x, 4x, then 8x.
         levels: number of blur-pool downsamplings (DFL: 6).
         bottleneck: width of the dense bottleneck (DFL: 512).
+
+    Raises:
+        fs_models.ConfigError: a field that is not a positive int, or a resolution that is not a multiple of
+            ``2**levels`` (also a ``ValueError``).
     """
 
     resolution: int = 256
@@ -47,30 +53,14 @@ class XSegConfig:
     levels: int = 6
     bottleneck: int = 512
 
-    def __post_init__(self) -> None:
-        for name in ("resolution", "base_channels", "levels", "bottleneck"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise MaskError(f"XSegConfig.{name}: expected a positive int, got {v!r}")
+    def validate(self) -> None:
+        self._positive("resolution", "base_channels", "levels", "bottleneck")
         step = 2**self.levels
         if self.resolution % step:
-            raise MaskError(
+            raise ConfigError(
                 f"XSegConfig.resolution: {self.resolution} is not a multiple of 2**levels = {step} "
                 f"(levels={self.levels})"
             )
-
-    def to_dict(self) -> dict[str, int]:
-        """Plain dict (JSON/TOML-safe)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> XSegConfig:
-        """Inverse of :meth:`to_dict`; unknown keys raise :class:`MaskError`."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        extra = set(data) - known
-        if extra:
-            raise MaskError(f"XSegConfig: unknown keys {sorted(extra)}")
-        return cls(**{k: int(v) for k, v in data.items()})
 
 
 class FRN(nn.Module):
@@ -157,12 +147,13 @@ def _level_channels(base: int, levels: int) -> list[int]:
     return [base * min(2**i, 8) for i in range(levels)]
 
 
-class XSegNet(nn.Module):
+class XSegNet(FsModel):
     """XSeg-shaped U-Net with a dense bottleneck; ``forward`` returns ``N x 1 x R x R`` logits."""
 
+    config: XSegConfig
+
     def __init__(self, config: XSegConfig | None = None) -> None:
-        super().__init__()
-        self.config = config or XSegConfig()
+        super().__init__(config or XSegConfig(), "xseg")
         cfg = self.config
         chans = _level_channels(cfg.base_channels, cfg.levels)
         self.enc = nn.ModuleList()
@@ -208,56 +199,6 @@ class XSegNet(nn.Module):
         return logits
 
 
-_Factory = Callable[..., nn.Module]
-_REGISTRY: dict[str, tuple[_Factory, type]] = {}
-
-
-def register_segmenter(name: str, config_type: type) -> Callable[[_Factory], _Factory]:
-    """Decorator: register a segmenter factory ``f(config) -> nn.Module`` under ``name`` with its config type."""
-
-    def deco(fn: _Factory) -> _Factory:
-        if name in _REGISTRY:
-            raise MaskError(f"segmenter {name!r} is already registered")
-        _REGISTRY[name] = (fn, config_type)
-        return fn
-
-    return deco
-
-
-@register_segmenter("xseg", XSegConfig)
-def _make_xseg(config: XSegConfig) -> nn.Module:
+@register_model("xseg", XSegConfig, XSegConfig(), "XSeg face segmenter (fs-mask): N x 1 x R x R logits")
+def _make_xseg(config: XSegConfig) -> XSegNet:
     return XSegNet(config)
-
-
-def available_segmenters() -> list[str]:
-    """Names accepted by :func:`create_segmenter`."""
-    return sorted(_REGISTRY)
-
-
-def create_segmenter(name: str = "xseg", config: Any = None, **options: Any) -> nn.Module:
-    """Create a segmenter by name, e.g. ``create_segmenter("xseg", resolution=128, base_channels=16)``.
-
-    Args:
-        name: a registered name (``"xseg"``).
-        config: a config object of the segmenter's type (or a dict of its fields); ``options`` override fields.
-
-    Raises:
-        MaskError: unknown name or bad options.
-    """
-    if name not in _REGISTRY:
-        raise MaskError(f"unknown segmenter {name!r}; available: {', '.join(available_segmenters())}")
-    factory, cfg_type = _REGISTRY[name]
-    if config is None:
-        fields: dict[str, Any] = {}
-    elif isinstance(config, dict):
-        fields = dict(config)
-    elif isinstance(config, cfg_type):
-        fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(cfg_type)}
-    else:
-        raise MaskError(f"config: expected {cfg_type.__name__} or dict, got {type(config).__name__}")
-    fields.update(options)
-    try:
-        cfg = cfg_type(**fields)
-    except TypeError as exc:
-        raise MaskError(f"{name}: bad options {sorted(fields)}: {exc}") from exc
-    return factory(cfg)

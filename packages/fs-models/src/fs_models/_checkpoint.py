@@ -66,7 +66,7 @@ def save_model(
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     for k, v in (extra_tensors or {}).items():
         tensors[EXTRA_PREFIX + str(k)] = v.detach().to("cpu").contiguous()
-    return atomic_write(path, st_save(tensors, metadata=meta))
+    return atomic_write(Path(path), st_save(tensors, metadata=meta))
 
 
 def load_extra_tensors(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:

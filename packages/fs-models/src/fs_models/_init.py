@@ -15,6 +15,7 @@ import math
 import torch
 from torch import nn
 
+from fs_align import parse_enum
 from fs_models._config import InitMethod
 from fs_models.errors import ConfigError
 
@@ -94,8 +95,11 @@ def init_weights(
         seed: seed of a private generator, for reproducible weights without touching the global RNG.
     Returns:
         ``module``.
+
+    Raises:
+        ConfigError: an unknown ``method``.
     """
-    method = InitMethod(method)
+    method = parse_enum(InitMethod, method, "init_weights: unknown method", ConfigError)
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
