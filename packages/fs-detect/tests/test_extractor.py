@@ -64,7 +64,9 @@ def test_extractor_yields_aligned_faces_with_frame_space_landmarks(
         # the crop is the frame warped by image_to_face; the landmarks land inside it
         inner = face.face_landmarks
         assert (inner > 0).all() and (inner < 64).all()
-        again = fs_align.warp_face(next(decode_cap12([r.index]))[1], face.image_to_face, 64)
+        frame = next(decode_cap12([r.index]))[1]
+        assert frame is not None
+        again = fs_align.warp_face(frame, face.image_to_face, 64)
         assert np.array_equal(again, face.face)
 
 
