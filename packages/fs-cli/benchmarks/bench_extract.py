@@ -1,4 +1,4 @@
-"""`fs extract` end to end on a synthetic 720p clip (the demo video upscaled): YuNet + dlib68 (refine) + align.
+"""`fs_cli.pipeline.extract_to_faceset` on a synthetic 720p clip (the demo video upscaled): YuNet + dlib68 + align.
 
 Frames per second are in each benchmark's ``extra_info``; --jobs 1 and --jobs 2 run in the same session so
 their ratio is the multi-process scaling. Run: ``pytest packages/fs-cli/benchmarks --benchmark-only``.
@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from fs_align.testing import asset_or_skip
-from fs_cli._analyse import Settings, TrackMode
-from fs_cli._extract import ExtractOptions, extract
+from fs_cli.pipeline import extract_to_faceset
 
 FRAMES = 96
 
@@ -32,20 +31,16 @@ def clip720(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _progress(description: str, total: int | None) -> Any:
-    import contextlib
-
-    return contextlib.nullcontext(lambda n: None)
-
-
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_extract_720p(benchmark: Any, clip720: Path, tmp_path: Path, jobs: int) -> None:
-    opts = ExtractOptions(analysis=Settings(track=TrackMode.ALL), size=256, jobs=jobs)
+    import fs_detect
+
+    settings = fs_detect.ExtractSettings(size=256)
     out = tmp_path / "faces"
 
     def run() -> Any:
         shutil.rmtree(out, ignore_errors=True)
-        return extract(clip720, out, opts, _progress)
+        return extract_to_faceset(clip720, out, settings, jobs=jobs)
 
     summary = benchmark.pedantic(run, rounds=2, iterations=1)
     assert summary.faces == FRAMES
@@ -53,4 +48,3 @@ def test_extract_720p(benchmark: Any, clip720: Path, tmp_path: Path, jobs: int) 
     benchmark.extra_info["frames"] = FRAMES
     benchmark.extra_info["frames_per_s_best"] = round(FRAMES / best, 2)
     benchmark.extra_info["frames_per_s_median"] = round(FRAMES / benchmark.stats.stats.median, 2)
-    benchmark.extra_info["analyse_share"] = round(summary.analyse_seconds / summary.seconds, 3)

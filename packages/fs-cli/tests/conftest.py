@@ -46,7 +46,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def clip_faces(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The clip's faces at 64 px (with the alignments record)."""
+    """The clip's faces at 64 px (each with its frame index and frame-space landmarks; the source in the index)."""
     out = tmp_path_factory.mktemp("faces") / "dst_faces"
     result = CliRunner().invoke(app, ["-q", "extract", str(clip), "-o", str(out), "--size", "64"])
     assert result.exit_code == 0, result.output

@@ -10,7 +10,6 @@ import cv2
 import numpy as np
 
 from fs_align.testing import artifact_dir
-from fs_cli._alignments import load_source_record
 from fs_faceset import Faceset
 from fs_merge import probe_video
 
@@ -28,17 +27,22 @@ def test_video_frames_and_join_keep_fps_audio_and_count(fs: Any, clip: Path, tmp
     assert got.num_frames == 24 and got.fps == 25.0 and got.audio_codec is not None
 
 
-def test_extract_writes_faces_and_alignments_record(clip: Path, clip_faces: Path) -> None:
+def test_extract_writes_faces_with_frames_and_the_source_record(clip: Path, clip_faces: Path) -> None:
     faces = Faceset.open(clip_faces)
     assert len(faces) == 24 and faces.size == 64
-    rec = load_source_record(clip_faces, clip.name)
-    assert rec is not None and rec.num_frames == 24 and rec.fps == 25.0
-    assert sorted(rec.by_frame()) == list(range(24))
-    assert set(faces.ids) == {f.id for f in rec.faces}
-    # the record's landmarks are the faces' frame-space landmarks
+    info = faces.sources()[clip.name]
+    assert info.frame_count == 24 and info.fps == 25.0 and (info.width, info.height) == (400, 300)
+    assert info.processed_frames().tolist() == list(range(24)) and info.size == 64
+    assert sorted(faces.frames(clip.name)) == list(range(24))
+    assert not (clip_faces / "alignments").exists()  # the faceset is the one record
     first = faces[0]
-    match = next(f for f in rec.faces if f.id == first.id)
-    assert np.allclose(match.landmarks, first.source_landmarks, atol=0.01)
+    assert first.source_path == clip.name and first.frame_index == 0
+    # frame-space landmarks map onto the face-space ones through image_to_face
+    import fs_align
+
+    assert np.allclose(
+        fs_align.transform_points(first.source_landmarks, first.image_to_face), first.landmarks, atol=0.01
+    )
 
 
 def test_jobs_and_shards_give_the_same_faces(fs: Any, clip: Path, tmp_path: Path) -> None:
@@ -55,8 +59,8 @@ def test_jobs_and_shards_give_the_same_faces(fs: Any, clip: Path, tmp_path: Path
     result = fs("faceset", "merge", s1, s2, "-o", merged)
     assert result.exit_code == 0, result.output
     assert len(Faceset.open(merged)) == 24
-    rec = load_source_record(merged, clip.name)
-    assert rec is not None and sorted(rec.by_frame()) == list(range(24))
+    info = Faceset.open(merged).sources()[clip.name]
+    assert info.processed_frames().tolist() == list(range(24)) and info.frame_count == 24
 
 
 def test_track_person_every_debug_and_manual_box(fs: Any, clip: Path, tmp_path: Path) -> None:
@@ -84,8 +88,7 @@ def test_track_person_every_debug_and_manual_box(fs: Any, clip: Path, tmp_path: 
     auto = next(f for f in faces if f.frame_index == 4 and f.id != added)
     assert manual.tags == ("manual",)
     assert np.abs(manual.source_landmarks - auto.source_landmarks).mean() < 3.0
-    rec = load_source_record(single, clip.name)
-    assert rec is not None and sum(f.manual for f in rec.faces) == 1
+    assert sum(f.tags == ("manual",) for f in faces) == 1 and faces.sources()[clip.name].was_processed(4)
 
 
 def test_folder_of_images_reports_skipped_files(fs: Any, clip_faces: Path, tmp_path: Path) -> None:
@@ -154,3 +157,20 @@ def test_mask_hull_and_labels(fs: Any, clip_faces: Path, tmp_path: Path) -> None
     again = Faceset.open(masked)
     labelled = again[again.index_of(str(face.id))]
     assert len(labelled.xseg_include) == 1 and np.allclose(labelled.xseg_include[0], poly)
+
+
+def test_mask_hull_in_place_updates_the_mask_column_and_keeps_the_record(
+    fs: Any, clip: Path, clip_faces: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    work = tmp_path / "faces"
+    shutil.copytree(clip_faces, work)
+    (work / "notes.txt").write_text("mine")
+    before = Faceset.open(work)
+    result = fs("-q", "mask", "hull", work, "--kind", "hull")
+    assert result.exit_code == 0, result.output
+    after = Faceset.open(work)
+    assert after.ids == before.ids and all(f.mask is not None and f.mask.max() == 255 for f in after)
+    assert after.sources() == before.sources() and sorted(after.frames(clip.name)) == list(range(24))
+    assert (work / "notes.txt").read_text() == "mine"  # nothing else in the folder is touched

@@ -86,12 +86,12 @@ def register(app: typer.Typer) -> None:
 
             fs demo --device cuda --minutes 20 --resolution 128 --dims 64
         """
+        import fs_detect
         from fs_align import assets
-        from fs_cli._analyse import Settings, TrackMode
         from fs_cli._cmd_train import build_train_config, run_training
         from fs_cli._eval import evaluate
-        from fs_cli._extract import ExtractOptions, extract
         from fs_cli._swap import FaceSwapper, MaskMode, frame_faces, load_swap_model
+        from fs_cli.pipeline import extract_to_faceset
 
         ui = Ui(ctx, json_output=json_output)
         t0 = time.perf_counter()
@@ -113,14 +113,12 @@ def register(app: typer.Typer) -> None:
 
         franck = paths["video-franck"]
         every = max(1, FrameReader(franck).num_frames // src_frames)
-        largest = Settings(track=TrackMode.LARGEST)
-        src_opts = ExtractOptions(
-            analysis=largest, size=max(resolution, 64), every=every, jobs=jobs, max_frames=src_frames
-        )
+        largest = fs_detect.ExtractSettings(track=fs_detect.TrackMode.LARGEST, size=max(resolution, 64))
         dst_clip = trim_video(paths["video-cap12"], out / "dst.mp4", dst_frames)
-        s_src = extract(franck, out / "src_faces", src_opts, ui.progress)
-        dst_opts = ExtractOptions(analysis=largest, size=max(resolution, 64), jobs=jobs)
-        s_dst = extract(dst_clip, out / "dst_faces", dst_opts, ui.progress)
+        s_src = extract_to_faceset(
+            franck, out / "src_faces", largest, every=every, jobs=jobs, max_frames=src_frames, progress=ui.progress
+        )
+        s_dst = extract_to_faceset(dst_clip, out / "dst_faces", largest, jobs=jobs, progress=ui.progress)
         times["extract"] = time.perf_counter() - t
 
         ui.note(f"3/6 training for {minutes:g} min")

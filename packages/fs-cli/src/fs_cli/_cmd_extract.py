@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from fs_cli._analyse import Settings, TrackMode
-from fs_cli._extract import ExtractOptions, extract, extract_box
 from fs_cli._ui import ConfigOpt, JsonOpt, Ui
 from fs_cli.errors import CliError
 
@@ -39,69 +37,127 @@ def parse_box(value: str) -> tuple[float, float, float, float]:
     return parts  # type: ignore[return-value]
 
 
-def face_type_value(value: str) -> str:
+def build_settings(
+    *,
+    detector: str,
+    device: str | None,
+    min_score: float | None,
+    min_face: int,
+    detect_side: int,
+    refine: bool,
+    track: str,
+    smooth: bool,
+    embed: bool,
+    face_type: str,
+    size: int,
+) -> Any:
+    """The library's ``fs_detect.ExtractSettings`` from the flags (a bad value raises :class:`CliError`)."""
+    import fs_detect
     from fs_align import FaceType
 
     try:
-        return FaceType.parse(value).value
+        det = fs_detect.DetectorName.parse(detector)
+    except ValueError as exc:
+        raise CliError(f"--detector: {exc}") from None
+    try:
+        ft = FaceType.parse(face_type)
     except ValueError:
-        raise CliError(f"--face-type: unknown face type {value!r}; known: {FACE_TYPES}") from None
+        raise CliError(f"--face-type: unknown face type {face_type!r}; known: {FACE_TYPES}") from None
+    try:
+        mode = fs_detect.TrackMode.parse(track)
+    except ValueError as exc:
+        raise CliError(f"--{exc}") from None
+    config = fs_detect.DetectorConfig(score_threshold=min_score, min_face_size=min_face, max_input_side=detect_side)
+    return fs_detect.ExtractSettings(
+        detector=det,
+        detector_config=config,
+        device=device,
+        refine=refine,
+        track=mode,
+        smooth=smooth,
+        embed=embed,
+        face_type=ft,
+        size=size,
+    )
+
+
+# the options of `fs extract` (module level, so that the command itself reads as what it does)
+SrcArg = Annotated[
+    Path, typer.Argument(help="A video, an image, a `fs video frames` folder, or a folder of images/videos.")
+]
+OutOpt = Annotated[
+    Path, typer.Option("-o", "--out", help="Output faceset folder (one per person with --track person).")
+]
+DetectorOpt = Annotated[str, typer.Option(help="Face detector: yunet (CPU default) or mtcnn (torch, GPU).")]
+DeviceOpt = Annotated[str | None, typer.Option(help="Where mtcnn runs (cpu, cuda, cuda:1, mps).")]
+FaceTypeOpt = Annotated[str, typer.Option(help=f"Aligned crop: {FACE_TYPES}.")]
+SizeOpt = Annotated[int, typer.Option(min=16, max=2048, help="Aligned face size in pixels.")]
+MinScoreOpt = Annotated[
+    float | None, typer.Option(min=0.0, max=1.0, help="Detector score threshold (default: the detector's).")
+]
+MinFaceOpt = Annotated[int, typer.Option(min=1, help="Smallest face side in frame pixels.")]
+DetectSideOpt = Annotated[int, typer.Option(min=64, help="Frames are downscaled to this longer side for detection.")]
+RefineOpt = Annotated[bool, typer.Option(help="Second landmark pass in an aligned crop (fixes detector-box bias).")]
+EveryOpt = Annotated[int, typer.Option(min=1, help="Look at every N-th frame only.")]
+MaxFramesOpt = Annotated[int | None, typer.Option(min=1, help="Stop after this many frames per source.")]
+TrackOpt = Annotated[
+    str, typer.Option(help="all: every face; largest: the largest face; person: one faceset per person.")
+]
+SmoothOpt = Annotated[bool, typer.Option(help="Smooth each tracked face's landmarks over time (videos).")]
+EmbedOpt = Annotated[bool, typer.Option(help="Store SFace identity embeddings (for `fs faceset sort --by face`).")]
+JobsOpt = Annotated[int, typer.Option(min=1, max=64, help="Worker processes for detection and landmarks.")]
+ShardOpt = Annotated[
+    str | None, typer.Option(help="Process only part K of N of each video, e.g. 2/4 (then `fs faceset merge`).")
+]
+CodecOpt = Annotated[str, typer.Option(help="Faceset image storage: raw (fastest), png or jpeg.")]
+AppendOpt = Annotated[bool, typer.Option(help="Add to the faceset already in OUT.")]
+ResumeOpt = Annotated[
+    bool, typer.Option(help="Go on with an interrupted run: skip the frames OUT records as processed.")
+]
+DebugOpt = Annotated[
+    Path | None, typer.Option("--debug", help="Write annotated frames (boxes, landmarks, mask, crop) here.")
+]
+BoxOpt = Annotated[
+    str | None, typer.Option(help="Manual re-extract: face box x0,y0,x1,y1 in frame pixels (with --frame).")
+]
+FrameOpt = Annotated[int | None, typer.Option(min=0, help="Manual re-extract: the frame index of --box.")]
 
 
 def register(app: typer.Typer) -> None:
     @app.command("extract")
     def extract_cmd(
         ctx: typer.Context,
-        src: Annotated[
-            Path, typer.Argument(help="A video, an image, a `fs video frames` folder, or a folder of images/videos.")
-        ],
-        out: Annotated[
-            Path, typer.Option("-o", "--out", help="Output faceset folder (one per person with --track person).")
-        ],
-        detector: Annotated[
-            str, typer.Option(help="Face detector: yunet (CPU default) or mtcnn (torch, GPU).")
-        ] = "yunet",
-        device: Annotated[str | None, typer.Option(help="Where mtcnn runs (cpu, cuda, cuda:1, mps).")] = None,
-        face_type: Annotated[str, typer.Option(help=f"Aligned crop: {FACE_TYPES}.")] = "whole_face",
-        size: Annotated[int, typer.Option(min=16, max=2048, help="Aligned face size in pixels.")] = 256,
-        min_score: Annotated[
-            float | None, typer.Option(min=0.0, max=1.0, help="Detector score threshold (default: the detector's).")
-        ] = None,
-        min_face: Annotated[int, typer.Option(min=1, help="Smallest face side in frame pixels.")] = 32,
-        detect_side: Annotated[
-            int, typer.Option(min=64, help="Frames are downscaled to this longer side for detection.")
-        ] = 640,
-        refine: Annotated[
-            bool, typer.Option(help="Second landmark pass in an aligned crop (fixes detector-box bias).")
-        ] = True,
-        every: Annotated[int, typer.Option(min=1, help="Look at every N-th frame only.")] = 1,
-        max_frames: Annotated[int | None, typer.Option(min=1, help="Stop after this many frames per source.")] = None,
-        track: Annotated[
-            TrackMode, typer.Option(help="all faces; only the largest face; or one faceset per person.")
-        ] = TrackMode.ALL,
-        smooth: Annotated[bool, typer.Option(help="Smooth each tracked face's landmarks over time (videos).")] = True,
-        embed: Annotated[
-            bool, typer.Option(help="Store SFace identity embeddings (for `fs faceset sort --by face`).")
-        ] = False,
-        jobs: Annotated[int, typer.Option(min=1, max=64, help="Worker processes for detection and landmarks.")] = 1,
-        shard: Annotated[
-            str | None, typer.Option(help="Process only part K of N of each video, e.g. 2/4 (then `fs faceset merge`).")
-        ] = None,
-        codec: Annotated[str, typer.Option(help="Faceset image storage: raw (fastest), png or jpeg.")] = "raw",
-        append: Annotated[bool, typer.Option(help="Add to the faceset already in OUT.")] = False,
-        debug: Annotated[
-            Path | None, typer.Option("--debug", help="Write annotated frames (boxes, landmarks, mask, crop) here.")
-        ] = None,
-        box: Annotated[
-            str | None, typer.Option(help="Manual re-extract: face box x0,y0,x1,y1 in frame pixels (with --frame).")
-        ] = None,
-        frame: Annotated[int | None, typer.Option(min=0, help="Manual re-extract: the frame index of --box.")] = None,
+        src: SrcArg,
+        out: OutOpt,
+        detector: DetectorOpt = "yunet",
+        device: DeviceOpt = None,
+        face_type: FaceTypeOpt = "whole_face",
+        size: SizeOpt = 256,
+        min_score: MinScoreOpt = None,
+        min_face: MinFaceOpt = 32,
+        detect_side: DetectSideOpt = 640,
+        refine: RefineOpt = True,
+        every: EveryOpt = 1,
+        max_frames: MaxFramesOpt = None,
+        track: TrackOpt = "all",
+        smooth: SmoothOpt = True,
+        embed: EmbedOpt = False,
+        jobs: JobsOpt = 1,
+        shard: ShardOpt = None,
+        codec: CodecOpt = "raw",
+        append: AppendOpt = False,
+        resume: ResumeOpt = False,
+        debug: DebugOpt = None,
+        box: BoxOpt = None,
+        frame: FrameOpt = None,
         config: ConfigOpt = None,
         json_output: JsonOpt = False,
     ) -> None:
-        """Detect faces, find 68 landmarks, align and write them to a faceset, with an alignments record per source.
+        """Detect faces, find 68 landmarks, align and write them to a faceset.
 
-        The record (OUT/alignments/<source>.json) lets `fs merge` find each frame's faces again.
+        Faces keep their source, frame and frame-space landmarks; the faceset records each source's frames seen.
+
+        So `fs merge --faceset` finds each frame's faces again, and `--resume` goes on after an interruption.
 
         Examples:
 
@@ -117,66 +173,66 @@ def register(app: typer.Typer) -> None:
 
             fs extract dst.mp4 -o dst_faces --box 120,80,260,240 --frame 57   # add a missed face
         """
+        from fs_cli.pipeline import extract_face_at, extract_to_faceset
+
         ui = Ui(ctx, json_output=json_output)
         if codec not in ("raw", "png", "jpeg"):
             raise CliError(f"--codec: expected raw, png or jpeg, got {codec!r}")
-        try:
-            import fs_detect
-
-            det_name = fs_detect.DetectorName.parse(detector).value
-        except ValueError as exc:
-            raise CliError(f"--detector: {exc}") from None
-        settings = Settings(
-            detector=det_name,
+        settings = build_settings(
+            detector=detector,
             device=device,
             min_score=min_score,
             min_face=min_face,
             detect_side=detect_side,
             refine=refine,
             track=track,
-            embed=embed,
-        )
-        opts = ExtractOptions(
-            analysis=settings,
-            face_type=face_type_value(face_type),
-            size=size,
-            every=every,
-            shard=parse_shard(shard),
             smooth=smooth,
-            jobs=jobs,
-            image_codec=codec,
-            append=append,
-            debug_dir=debug,
-            max_frames=max_frames,
+            embed=embed,
+            face_type=face_type,
+            size=size,
         )
         if (box is None) != (frame is None):
             raise CliError("--box and --frame go together (the box of a face in that frame)")
         if box is not None and frame is not None:
-            if not src.exists():
-                raise CliError(f"{src}: no such file")
-            fid, rec = extract_box(src, out, frame, parse_box(box), opts)
-            ui.result(
-                {"id": fid, "faceset": str(out), "record": str(rec) if rec else None}, f"added face {fid} to {out}"
-            )
+            fid = extract_face_at(src, out, frame, parse_box(box), settings, image_codec=codec)
+            ui.result({"id": fid, "faceset": str(out)}, f"added face {fid} to {out}")
             return
-        summary = extract(src, out, opts, ui.progress)
-        rows = [
-            [s.source, s.kind, s.frames_total, s.frames_processed, s.frames_with_faces, s.faces_written]
-            for s in summary.sources
-        ]
-        ui.table(f"extracted into {out}", ["source", "kind", "frames", "processed", "with faces", "faces"], rows)
-        if summary.skipped:
-            ui.table("skipped", ["file", "reason"], summary.skipped)
-        fps = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
-        ui.result(
-            {
-                "out": str(out),
-                "faces": summary.faces,
-                "frames": summary.frames,
-                "seconds": round(summary.seconds, 3),
-                "frames_per_second": round(fps, 2),
-                "sources": summary.sources,
-                "skipped": [{"file": f, "reason": r} for f, r in summary.skipped],
-            },
-            f"{summary.faces} faces from {summary.frames} frames in {summary.seconds:.1f} s ({fps:.1f} frames/s)",
+        summary = extract_to_faceset(
+            src,
+            out,
+            settings,
+            every=every,
+            max_frames=max_frames,
+            jobs=jobs,
+            shard=parse_shard(shard),
+            image_codec=codec,
+            append=append,
+            resume=resume,
+            debug_dir=debug,
+            progress=ui.progress,
         )
+        report(ui, summary)
+
+
+def report(ui: Ui, summary: Any) -> None:
+    """The per-source table, the skipped files and the totals of an extraction."""
+    rows = [
+        [s.source, s.kind, s.frames_total, s.frames_processed, s.frames_with_faces, s.faces_written]
+        for s in summary.sources
+    ]
+    ui.table(f"extracted into {summary.out}", ["source", "kind", "frames", "processed", "with faces", "faces"], rows)
+    if summary.skipped:
+        ui.table("skipped", ["file", "reason"], summary.skipped)
+    fps = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
+    ui.result(
+        {
+            "out": str(summary.out),
+            "faces": summary.faces,
+            "frames": summary.frames,
+            "seconds": round(summary.seconds, 3),
+            "frames_per_second": round(fps, 2),
+            "sources": summary.sources,
+            "skipped": [{"file": f, "reason": r} for f, r in summary.skipped],
+        },
+        f"{summary.faces} faces from {summary.frames} frames in {summary.seconds:.1f} s ({fps:.1f} frames/s)",
+    )

@@ -99,21 +99,6 @@ def sort_order(fs: Any, key: SortKey, target: int, ui: Ui | None = None) -> npt.
     return np.asarray(sort.final(fs, target), np.int64)
 
 
-def copy_records(src: Path, dst: Path) -> None:
-    """Copy the alignments records of faceset ``src`` into faceset ``dst`` (merging records of one source)."""
-    from fs_cli._alignments import FOLDER, AlignmentsRecord
-
-    folder = src / FOLDER
-    if not folder.is_dir():
-        return
-    for p in folder.glob("*.json"):
-        target = dst / FOLDER / p.name
-        rec = AlignmentsRecord.load(p)
-        if target.is_file():
-            rec = AlignmentsRecord.load(target).merged_with(rec)
-        rec.save(target)
-
-
 def write_subset(
     fs: Any, order: npt.ArrayLike, out: Path, *, replace: bool, change: Callable[[Any], Any] | None = None
 ) -> int:
@@ -130,7 +115,8 @@ def write_subset(
         for face in fs[np.asarray(order, np.int64)]:
             w.add(change(face) if change is not None else face)
             n += 1
-    copy_records(fs.path, tmp)
+        for source in fs.sources().values():
+            w.add_source(source)
     if replace:
         old = final.with_name(f".{final.name}.old")
         if old.exists():
@@ -413,7 +399,7 @@ def merge_cmd(
     out: Annotated[Path, typer.Option("-o", "--out", help="The merged faceset.")],
     json_output: JsonOpt = False,
 ) -> None:
-    """Merge facesets (and their alignments records) into a new one; duplicate faces are kept once.
+    """Merge facesets (and their per-source records) into a new one; duplicate faces are kept once.
 
     Examples:
 
@@ -437,6 +423,4 @@ def merge_cmd(
         merged = merge(previous, nxt, target)
         if i > 1:
             shutil.rmtree(previous.path, ignore_errors=True)
-    for p in facesets:
-        copy_records(p, out)
     ui.result({"out": str(out), "faces": len(merged)}, f"{len(merged)} faces -> {out}")

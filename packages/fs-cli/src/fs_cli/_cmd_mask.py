@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -55,11 +55,16 @@ def hull(
     fs = open_faceset(faceset)
     _check_out(out)
 
-    def change(face: Any) -> Any:
-        m = landmark_mask(face.landmarks, face.size, mk)
-        return dataclasses.replace(face, mask=np.round(np.clip(m, 0, 1) * 255).astype(np.uint8))
+    def mask_of(landmarks: Any) -> Any:
+        return np.round(np.clip(landmark_mask(landmarks, fs.size, mk), 0, 1) * 255).astype(np.uint8)
 
-    n = write_subset(fs, np.arange(len(fs)), out or faceset, replace=out is None, change=change)
+    n = len(fs)
+    if out is None:  # in place: atomic updates of the mask column, nothing else in the folder is touched
+        for start in range(0, n, 2048):
+            rows = np.arange(start, min(n, start + 2048))
+            fs = fs.set_masks(rows, [mask_of(lm) for lm in fs.landmarks(rows)])
+    else:
+        write_subset(fs, np.arange(n), out, replace=False, change=lambda f: replace(f, mask=mask_of(f.landmarks)))
     ui.result(
         {"out": str(out or faceset), "faces": n, "kind": mk.value}, f"{mk.value} masks on {n} faces -> {out or faceset}"
     )

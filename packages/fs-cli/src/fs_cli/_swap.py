@@ -78,36 +78,26 @@ def frame_faces(
     progress: Callable[[str, int | None], Any],
     all_faces: bool = False,
 ) -> tuple[dict[int, list[FrameFace]], str]:
-    """Each dst frame's faces: from the faceset's alignments record (curated faces only), else extracted now."""
-    from fs_cli._alignments import load_source_record
-
+    """Each dst frame's faces: from the faceset's records (curated faces only), else extracted now."""
     if faceset is not None:
-        rec = load_source_record(faceset, dst.name)
-        if rec is None:
-            raise CliError(f"--faceset {faceset}: no alignments record for {dst.name} (extract {dst} into it first)")
-        keep: set[str] | None = None
-        if not all_faces and (faceset / "index.json").is_file():
-            from fs_faceset import Faceset
+        from fs_faceset import Faceset
 
-            keep = set(Faceset.open(faceset).ids)
-        out: dict[int, list[FrameFace]] = {}
-        for f in rec.faces:
-            if keep is None or f.id in keep:
-                out.setdefault(f.frame, []).append(FrameFace(f.frame, f.landmarks))
-        return out, f"alignments record of {faceset}"
-    from fs_cli._analyse import Settings, SourceKind, TrackMode, run_jobs
-    from fs_cli._extract import ExtractOptions, Source, _frame_count, plan_faces, plan_jobs
+        if not (faceset / "index.json").is_file():
+            raise CliError(f"--faceset {faceset}: not a faceset (no index.json)")
+        fs = Faceset.open(faceset, include_removed=all_faces)
+        frames = fs.frames(dst.name)
+        if not frames and dst.name not in fs.sources():
+            raise CliError(f"--faceset {faceset}: no faces of {dst.name} (extract {dst} into it first)")
+        lms = fs.column("source_landmarks")
+        out = {i: [FrameFace(i, lms[p]) for p in pos] for i, pos in frames.items()}
+        return out, f"faces of {faceset}"
+    from fs_cli.pipeline import extract_frames
 
-    probe = Source(SourceKind.VIDEO, dst, dst.name)
-    from fs_merge import probe_video
-
-    source = Source(SourceKind.VIDEO, dst, dst.name, fps=probe_video(dst).fps)
-    opts = ExtractOptions(analysis=Settings(track=TrackMode.ALL), jobs=jobs, max_frames=max_frames)
-    jobs_ = plan_jobs(probe, _frame_count(source), opts)
-    with progress(f"find faces in {dst.name}", sum(len(j.indices) for j in jobs_)) as advance:
-        frames = run_jobs(jobs_, opts.analysis, advance)
-    plan = plan_faces(frames, source, opts)
-    return {i: [FrameFace(i, pf.landmarks) for pf in fs] for i, fs in plan.items()}, "faces found now"
+    found: dict[int, list[FrameFace]] = {}
+    for _, r in extract_frames(dst, jobs=jobs, max_frames=max_frames, frames_folder=True, progress=progress):
+        if r.faces:
+            found[r.index] = [FrameFace(r.index, f.landmarks) for f in r.faces]
+    return found, "faces found now"
 
 
 class FaceSwapper:

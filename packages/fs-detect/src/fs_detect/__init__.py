@@ -5,6 +5,10 @@
   five points in ``LandmarkScheme.FIVE_POINT`` order) in frame pixels.
 - :func:`load_embedder` (``"sface"``) embeds faces aligned by :func:`align_five_point` into 128-D unit vectors.
 - :class:`FaceTracker` links detections across video frames with stable ids and fills one-frame misses.
+- :class:`Extractor` (settings: :class:`ExtractSettings`) runs the whole extraction over any iterable of
+  ``(frame_index, BGR uint8 image)``: detect -> 68 landmarks -> track -> smooth -> align, yielding a
+  :class:`FrameResult` per frame; :func:`extract_parallel` does the same with the per-frame analysis in worker
+  processes, over frames that a ``decode`` callback reads (:func:`select_frames` cuts shards).
 """
 
 from __future__ import annotations
@@ -22,7 +26,20 @@ from fs_detect._embed import (
     five_point_transform,
     load_embedder,
 )
+from fs_detect._extract import (
+    ExtractedFace,
+    Extractor,
+    ExtractSettings,
+    FaceAnalyser,
+    FacePlanner,
+    FrameDetections,
+    FrameResult,
+    PlannedFace,
+    TrackMode,
+    align_planned,
+)
 from fs_detect._nms import batched_nms
+from fs_detect._parallel import Decode, analyse_frames, extract_parallel, plan_frames, select_frames, split_frames
 from fs_detect._track import FaceTracker, TrackedFace
 from fs_detect._types import Detection, DetectorConfig, DetectorName, box_iou
 from fs_detect.errors import DetectConfigError, DetectError
@@ -31,6 +48,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SFACE_TEMPLATE",
+    "Decode",
     "DetectConfigError",
     "DetectError",
     "Detection",
@@ -38,17 +56,32 @@ __all__ = [
     "DetectorConfig",
     "DetectorName",
     "Embedder",
+    "ExtractSettings",
+    "ExtractedFace",
+    "Extractor",
+    "FaceAnalyser",
+    "FacePlanner",
     "FaceTracker",
+    "FrameDetections",
+    "FrameResult",
+    "PlannedFace",
+    "TrackMode",
     "TrackedFace",
     "__version__",
     "align_five_point",
+    "align_planned",
+    "analyse_frames",
     "batched_nms",
     "box_iou",
     "cosine_similarity",
     "default_device",
+    "extract_parallel",
     "five_point_transform",
     "load_detector",
     "load_embedder",
+    "plan_frames",
+    "select_frames",
+    "split_frames",
 ]
 
 

@@ -159,126 +159,155 @@ class _Reader:
         return np.ascontiguousarray(arr).astype(dt.newbyteorder("="))
 
     def run(self) -> Any:
-        st = self.stack
+        """Interpret the stream; returns the one object left on the stack at STOP."""
+        steps = (self._op_stack, self._op_scalar, self._op_container, self._op_object)
         while True:
             op = self.take(1)
-            if op == b"\x80":  # PROTO
-                if self.u("<B") > 5:
-                    raise self.fail("unknown pickle protocol")
-            elif op == b"\x95":  # FRAME
-                self.take(8)
-            elif op == b".":  # STOP
-                if len(st) != 1 or self.marks:
+            if op == b".":  # STOP
+                if len(self.stack) != 1 or self.marks:
                     raise self.fail("unbalanced stack at STOP")
-                return st.pop()
-            elif op == b"(":
-                self.marks.append(len(st))
-            elif op == b"0":
-                self.pop()
-            elif op == b"1":
-                self.pop_mark()
-            elif op == b"2":
-                st.append(self.pop())
-                st.append(st[-1])
-            elif op == b"N":
-                st.append(None)
-            elif op in (b"\x88", b"\x89"):
-                st.append(op == b"\x88")
-            elif op == b"J":
-                st.append(self.u("<i"))
-            elif op == b"K":
-                st.append(self.u("<B"))
-            elif op == b"M":
-                st.append(self.u("<H"))
-            elif op in (b"\x8a", b"\x8b"):
-                n = self.u("<B") if op == b"\x8a" else self.u("<i")
-                if n > 1024:
-                    raise self.fail("integer too long")
-                st.append(int.from_bytes(self.take(n), "little", signed=True))
-            elif op in (b"I", b"L"):
-                text = self.line().rstrip(b"L")
-                st.append({b"00": False, b"01": True}.get(text) if text in (b"00", b"01") else self._int(text))
-            elif op == b"G":
-                st.append(struct.unpack(">d", self.take(8))[0])
-            elif op == b"F":
-                try:
-                    st.append(float(self.line()))
-                except ValueError:
-                    raise self.fail("bad FLOAT") from None
-            elif op in (b"X", b"\x8c", b"\x8d"):
-                fmt = {b"X": "<I", b"\x8c": "<B", b"\x8d": "<Q"}[op]
-                try:
-                    st.append(self.take(self.u(fmt)).decode("utf-8", "surrogatepass"))
-                except UnicodeDecodeError:
-                    raise self.fail("invalid UTF-8 string") from None
-            elif op in (b"B", b"C", b"\x8e", b"\x96"):
-                fmt = {b"B": "<I", b"C": "<B", b"\x8e": "<Q", b"\x96": "<Q"}[op]
-                st.append(self.take(self.u(fmt)))
-            elif op == b"V":
-                st.append(self.line().decode("raw_unicode_escape"))
-            elif op in (b"T", b"U"):
-                st.append(self.take(self.u("<i" if op == b"T" else "<B")).decode("latin1"))
-            elif op == b"}":
-                st.append({})
-            elif op == b"]":
-                st.append([])
-            elif op == b")":
-                st.append(())
-            elif op == b"\x8f":
-                st.append(set())
-            elif op == b"t":
-                st.append(tuple(self.pop_mark()))
-            elif op in (b"\x85", b"\x86", b"\x87"):
-                n = op[0] - 0x84
-                if len(st) < n:
-                    raise self.fail("stack underflow")
-                packed = tuple(st[-n:])
-                del st[-n:]
-                st.append(packed)
-            elif op == b"l":
-                st.append(self.pop_mark())
-            elif op == b"d":
-                st.append(self._dict(self.pop_mark()))
-            elif op == b"\x91":
-                st.append(frozenset(self._hashable(self.pop_mark())))
-            elif op == b"a":
-                value = self.pop()
-                self._target(list).append(value)
-            elif op == b"e":
-                items = self.pop_mark()
-                self._target(list).extend(items)
-            elif op == b"s":
-                value, key = self.pop(), self.pop()
-                self._target(dict).update(self._dict([key, value]))
-            elif op == b"u":
-                items = self.pop_mark()
-                self._target(dict).update(self._dict(items))
-            elif op == b"\x90":
-                items = self.pop_mark()
-                self._target(set).update(self._hashable(items))
-            elif op in (b"p", b"q", b"r"):
-                self.put(self._int(self.line()) if op == b"p" else self.u("<B" if op == b"q" else "<I"))
-            elif op == b"\x94":
-                self.put(len(self.memo))
-            elif op in (b"g", b"h", b"j"):
-                self.get(self._int(self.line()) if op == b"g" else self.u("<B" if op == b"h" else "<I"))
-            elif op == b"c":
-                module, name = self.line().decode("latin1"), self.line().decode("latin1")
-                st.append(self._global(module, name))
-            elif op == b"\x93":
-                name, module = self.pop(), self.pop()
-                if not (isinstance(module, str) and isinstance(name, str)):
-                    raise self.fail("STACK_GLOBAL of non-strings")
-                st.append(self._global(module, name))
-            elif op == b"R":
-                args, func = self.pop(), self.pop()
-                st.append(self.reduce(func, args))
-            elif op == b"b":
-                state = self.pop()
-                obj = self.pop()
-                st.append(self.build(obj, state))
-            else:
+                return self.stack.pop()
+            if not any(step(op) for step in steps):
                 raise self.fail(f"opcode {op!r} is not allowed (object construction or unknown)")
+
+    def _op_stack(self, op: bytes) -> bool:
+        """Framing, marks and stack manipulation, None and booleans. ``False``: not one of these opcodes."""
+        st = self.stack
+        if op == b"\x80":  # PROTO
+            if self.u("<B") > 5:
+                raise self.fail("unknown pickle protocol")
+        elif op == b"\x95":  # FRAME
+            self.take(8)
+        elif op == b"(":
+            self.marks.append(len(st))
+        elif op == b"0":
+            self.pop()
+        elif op == b"1":
+            self.pop_mark()
+        elif op == b"2":
+            st.append(self.pop())
+            st.append(st[-1])
+        elif op == b"N":
+            st.append(None)
+        elif op in (b"\x88", b"\x89"):
+            st.append(op == b"\x88")
+        else:
+            return False
+        return True
+
+    def _op_scalar(self, op: bytes) -> bool:
+        """Numbers, strings and bytes. ``False``: not one of these opcodes."""
+        st = self.stack
+        if op == b"J":
+            st.append(self.u("<i"))
+        elif op == b"K":
+            st.append(self.u("<B"))
+        elif op == b"M":
+            st.append(self.u("<H"))
+        elif op in (b"\x8a", b"\x8b"):
+            n = self.u("<B") if op == b"\x8a" else self.u("<i")
+            if n > 1024:
+                raise self.fail("integer too long")
+            st.append(int.from_bytes(self.take(n), "little", signed=True))
+        elif op in (b"I", b"L"):
+            text = self.line().rstrip(b"L")
+            st.append({b"00": False, b"01": True}.get(text) if text in (b"00", b"01") else self._int(text))
+        elif op == b"G":
+            st.append(struct.unpack(">d", self.take(8))[0])
+        elif op == b"F":
+            try:
+                st.append(float(self.line()))
+            except ValueError:
+                raise self.fail("bad FLOAT") from None
+        elif op in (b"X", b"\x8c", b"\x8d"):
+            fmt = {b"X": "<I", b"\x8c": "<B", b"\x8d": "<Q"}[op]
+            try:
+                st.append(self.take(self.u(fmt)).decode("utf-8", "surrogatepass"))
+            except UnicodeDecodeError:
+                raise self.fail("invalid UTF-8 string") from None
+        elif op in (b"B", b"C", b"\x8e", b"\x96"):
+            fmt = {b"B": "<I", b"C": "<B", b"\x8e": "<Q", b"\x96": "<Q"}[op]
+            st.append(self.take(self.u(fmt)))
+        elif op == b"V":
+            st.append(self.line().decode("raw_unicode_escape"))
+        elif op in (b"T", b"U"):
+            st.append(self.take(self.u("<i" if op == b"T" else "<B")).decode("latin1"))
+        else:
+            return False
+        return True
+
+    def _op_container(self, op: bytes) -> bool:
+        """Empty containers, tuples, lists, dicts and sets, and adding to them. ``False``: not one of these opcodes."""
+        st = self.stack
+        if op == b"}":
+            st.append({})
+        elif op == b"]":
+            st.append([])
+        elif op == b")":
+            st.append(())
+        elif op == b"\x8f":
+            st.append(set())
+        elif op == b"t":
+            st.append(tuple(self.pop_mark()))
+        elif op in (b"\x85", b"\x86", b"\x87"):
+            n = op[0] - 0x84
+            if len(st) < n:
+                raise self.fail("stack underflow")
+            packed = tuple(st[-n:])
+            del st[-n:]
+            st.append(packed)
+        elif op == b"l":
+            st.append(self.pop_mark())
+        elif op == b"d":
+            st.append(self._dict(self.pop_mark()))
+        elif op == b"\x91":
+            st.append(frozenset(self._hashable(self.pop_mark())))
+        elif op == b"a":
+            value = self.pop()
+            self._target(list).append(value)
+        elif op == b"e":
+            items = self.pop_mark()
+            self._target(list).extend(items)
+        elif op == b"s":
+            value, key = self.pop(), self.pop()
+            self._target(dict).update(self._dict([key, value]))
+        elif op == b"u":
+            items = self.pop_mark()
+            self._target(dict).update(self._dict(items))
+        elif op == b"\x90":
+            items = self.pop_mark()
+            self._target(set).update(self._hashable(items))
+        else:
+            return False
+        return True
+
+    def _op_object(self, op: bytes) -> bool:
+        """Memo, the allowed globals, REDUCE and BUILD (numpy arrays, dtypes, scalars). ``False``: not one of these."""
+        st = self.stack
+        if op in (b"p", b"q", b"r"):
+            self.put(self._int(self.line()) if op == b"p" else self.u("<B" if op == b"q" else "<I"))
+        elif op == b"\x94":
+            self.put(len(self.memo))
+        elif op in (b"g", b"h", b"j"):
+            self.get(self._int(self.line()) if op == b"g" else self.u("<B" if op == b"h" else "<I"))
+        elif op == b"c":
+            module, name = self.line().decode("latin1"), self.line().decode("latin1")
+            st.append(self._global(module, name))
+        elif op == b"\x93":
+            name, module = self.pop(), self.pop()
+            if not (isinstance(module, str) and isinstance(name, str)):
+                raise self.fail("STACK_GLOBAL of non-strings")
+            st.append(self._global(module, name))
+        elif op == b"R":
+            args, func = self.pop(), self.pop()
+            st.append(self.reduce(func, args))
+        elif op == b"b":
+            state = self.pop()
+            obj = self.pop()
+            st.append(self.build(obj, state))
+        else:
+            return False
+        return True
 
     def _int(self, text: bytes) -> int:
         try:

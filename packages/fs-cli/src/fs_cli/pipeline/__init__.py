@@ -1,0 +1,10 @@
+"""fs_cli.pipeline: the typed Python API that composes the fs libraries (what the ``fs`` commands call)."""
+
+from fs_cli.pipeline.extract import ExtractSummary as ExtractSummary
+from fs_cli.pipeline.extract import SourceSummary as SourceSummary
+from fs_cli.pipeline.extract import extract_face_at as extract_face_at
+from fs_cli.pipeline.extract import extract_frames as extract_frames
+from fs_cli.pipeline.extract import extract_to_faceset as extract_to_faceset
+from fs_cli.pipeline.video import JoinSummary as JoinSummary
+from fs_cli.pipeline.video import frames_to_video as frames_to_video
+from fs_cli.pipeline.video import video_to_frames as video_to_frames

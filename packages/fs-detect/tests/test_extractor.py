@@ -1,0 +1,127 @@
+"""The library extractor on real video frames: iterable input, what it yields, serial == parallel, shards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+import fs_align
+import fs_detect
+from fs_align.testing import asset_or_skip
+
+FRAMES = 6
+
+
+def decode_cap12(indices: Sequence[int]) -> Iterator[tuple[int, npt.NDArray[np.uint8] | None]]:
+    """Module-level (picklable) decoder of the cap12 clip: the asked frames, in order."""
+    cap = cv2.VideoCapture(str(asset_or_skip("video-cap12")))
+    wanted, last = set(indices), max(indices, default=-1)
+    try:
+        index = 0
+        while index <= last:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if index in wanted:
+                yield index, np.asarray(frame, np.uint8)
+            index += 1
+    finally:
+        cap.release()
+
+
+@pytest.fixture(scope="module")
+def settings() -> fs_detect.ExtractSettings:
+    for name in ("yunet", "dlib68"):
+        asset_or_skip(name)
+    return fs_detect.ExtractSettings(size=64, threads=1)
+
+
+@pytest.fixture(scope="module")
+def serial(settings: fs_detect.ExtractSettings) -> list[fs_detect.FrameResult]:
+    extractor = fs_detect.Extractor(settings, fps=25.0)
+    return list(extractor.run(decode_cap12(range(FRAMES))))  # a generator: any iterable works
+
+
+def test_extractor_yields_aligned_faces_with_frame_space_landmarks(
+    serial: list[fs_detect.FrameResult], settings: fs_detect.ExtractSettings
+) -> None:
+    assert [r.index for r in serial] == list(range(FRAMES))
+    assert all(r.readable and (r.width, r.height) == (400, 300) for r in serial)
+    assert all(len(r.faces) == 1 for r in serial)  # one person in the clip
+    assert {f.track_id for r in serial for f in r.faces} == {0}
+    for r in serial:
+        face = r.faces[0]
+        assert face.face.shape == (64, 64, 3) and face.face.dtype == np.uint8
+        assert face.landmarks.shape == (68, 2) and face.landmarks.dtype == np.float32
+        assert face.image_to_face.shape == (2, 3)
+        x0, y0, x1, y1 = face.box
+        inside = (face.landmarks[:, 0] > x0 - 40) & (face.landmarks[:, 0] < x1 + 40)
+        assert inside.all() and y0 - 60 < face.landmarks[:, 1].mean() < y1 + 20
+        # the crop is the frame warped by image_to_face; the landmarks land inside it
+        inner = face.face_landmarks
+        assert (inner > 0).all() and (inner < 64).all()
+        frame = next(decode_cap12([r.index]))[1]
+        assert frame is not None
+        again = fs_align.warp_face(frame, face.image_to_face, 64)
+        assert np.array_equal(again, face.face)
+
+
+def test_unsmoothed_landmarks_are_the_landmarkers_on_the_detector_boxes(settings: fs_detect.ExtractSettings) -> None:
+    raw = fs_detect.ExtractSettings(**{**settings.__dict__, "smooth": False})
+    (index, image), *_ = list(decode_cap12([3]))
+    assert image is not None
+    result = fs_detect.Extractor(raw).process(index, image)
+    det = fs_detect.load_detector("yunet", config=raw.detector_config).detect(image)[0]
+    expected = fs_align.load_landmarker("dlib68").predict(image, det.box[None], refine=True)[0]
+    assert np.allclose(result.faces[0].landmarks, expected, atol=1e-4)
+    assert np.allclose(result.faces[0].box, det.box)
+
+
+def test_smoothing_changes_landmarks_only_after_the_first_frame(
+    serial: list[fs_detect.FrameResult], settings: fs_detect.ExtractSettings
+) -> None:
+    raw = fs_detect.ExtractSettings(**{**settings.__dict__, "smooth": False})
+    unsmoothed = list(fs_detect.Extractor(raw).run(decode_cap12(range(FRAMES))))
+    assert np.allclose(serial[0].faces[0].landmarks, unsmoothed[0].faces[0].landmarks)
+    diffs = [np.abs(a.faces[0].landmarks - b.faces[0].landmarks).max() for a, b in zip(serial[1:], unsmoothed[1:])]
+    assert max(diffs) > 0.01
+
+
+def test_parallel_equals_serial_and_none_frames_are_unreadable(
+    serial: list[fs_detect.FrameResult], settings: fs_detect.ExtractSettings
+) -> None:
+    got = list(fs_detect.extract_parallel(decode_cap12, range(FRAMES), settings, jobs=2, fps=25.0))
+    assert [r.index for r in got] == [r.index for r in serial]
+    for a, b in zip(got, serial):
+        assert len(a.faces) == len(b.faces)
+        for fa, fb in zip(a.faces, b.faces):
+            assert fa.track_id == fb.track_id
+            assert np.allclose(fa.landmarks, fb.landmarks, atol=1e-4)
+            assert np.array_equal(fa.face, fb.face)
+    broken = fs_detect.Extractor(settings).process(7, None)
+    assert not broken.readable and broken.faces == ()
+
+
+def test_select_frames_cuts_shards_every_resume_and_max() -> None:
+    assert fs_detect.select_frames(10, shard=(2, 2)) == [5, 6, 7, 8, 9]
+    assert fs_detect.select_frames(10, every=3) == [0, 3, 6, 9]
+    assert fs_detect.select_frames(10, skip=[0, 1], max_frames=3) == [2, 3, 4]
+    shards = [fs_detect.select_frames(7, shard=(k, 3)) for k in (1, 2, 3)]
+    assert [i for s in shards for i in s] == list(range(7))
+    assert fs_detect.split_frames(list(range(5)), 2) == [(0, 1), (2, 3, 4)]
+    with pytest.raises(ValueError, match="shard"):
+        fs_detect.select_frames(10, shard=(3, 2))
+
+
+def test_settings_parse_and_validate() -> None:
+    s = fs_detect.ExtractSettings(detector="MTCNN", track="person", face_type="wf")  # type: ignore[arg-type]
+    assert s.detector is fs_detect.DetectorName.MTCNN and s.track is fs_detect.TrackMode.PERSON
+    assert s.face_type is fs_align.FaceType.WHOLE_FACE and s.needs_embedding
+    with pytest.raises(ValueError, match="size"):
+        fs_detect.ExtractSettings(size=8)
+    with pytest.raises(ValueError, match="track"):
+        fs_detect.ExtractSettings(track="nobody")  # type: ignore[arg-type]
