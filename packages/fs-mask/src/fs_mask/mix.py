@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from fs_align.landmark_masks import MaskKind, landmark_mask
 from fs_mask.errors import MaskError
-from fs_mask.landmark_masks import MaskKind, landmark_mask
 from fs_mask.polygons import rasterise_face_labels
 
 __all__ = ["CombineMode", "MaskSource", "combine_masks", "confident_or", "face_mask", "mask_confidence"]
