@@ -85,8 +85,8 @@ def _mask_stack(value: Any, name: str, n: int, r: int) -> F32:
     if arr.shape != (n, r, r) or not np.issubdtype(arr.dtype, np.number):
         raise ShapeError(f"{name}: expected {n} x {r} x {r} float masks in [0, 1], got {arr.shape} {arr.dtype}")
     if arr.dtype == np.uint8:
-        return np.asarray(arr, np.float32) / np.float32(255.0)
-    return np.clip(np.nan_to_num(arr.astype(np.float32)), 0.0, 1.0)
+        return np.asarray(arr.astype(np.float32) * np.float32(1.0 / 255.0), np.float32)
+    return np.asarray(np.clip(np.nan_to_num(arr.astype(np.float32)), 0.0, 1.0), np.float32)
 
 
 def check_swap_outputs(out: Any, n: int, r: int, who: str = "model.swap") -> SwapResult:

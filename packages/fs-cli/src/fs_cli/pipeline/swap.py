@@ -197,9 +197,13 @@ def find_faces(dst: Path, *, jobs: int = 1, progress: ProgressFactory | None = N
     return {i: [FaceToSwap(pf.landmarks, track=pf.track) for pf in found] for i, found in plan.items()}
 
 
+def _ignore(n: int = 1) -> None:
+    del n
+
+
 class _NoProgress:
     def __enter__(self) -> Callable[[int], None]:
-        return lambda n=1: None
+        return _ignore
 
     def __exit__(self, *exc: object) -> None:
         return None
