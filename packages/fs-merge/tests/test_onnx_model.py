@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from fs_align import FaceType
-from fs_merge import DFM_INPUT, DFM_OUTPUTS, FaceModel, MergeError, OnnxFaceModel
+from fs_merge import DFM_INPUT, DFM_MORPH, DFM_OUTPUTS, FaceModel, MergeError, OnnxFaceModel
 
 
-def _dfm(path: Path, size: int = 32, names: tuple[str, ...] = DFM_OUTPUTS) -> Path:
-    """A DFM-shaped graph: swapped face = 1 - input, both masks = the input's blue channel."""
+def _dfm(path: Path, size: int = 32, names: tuple[str, ...] = DFM_OUTPUTS, morph: bool = False) -> Path:
+    """A DFM-shaped graph: swapped face = 1 - input (times ``morph_value:0`` for an AMP-style model), both masks
+    = the input's blue channel."""
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
@@ -29,13 +30,17 @@ def _dfm(path: Path, size: int = 32, names: tuple[str, ...] = DFM_OUTPUTS) -> Pa
         helper.make_tensor("ends", TensorProto.INT64, [1], [1]),
         helper.make_tensor("axes", TensorProto.INT64, [1], [3]),
     ]
-    nodes = [
-        helper.make_node("Sub", ["one", DFM_INPUT], [names[1]]),
+    inputs = [x]
+    nodes = [helper.make_node("Sub", ["one", DFM_INPUT], ["inverted" if morph else names[1]])]
+    if morph:
+        inputs.append(helper.make_tensor_value_info(DFM_MORPH, TensorProto.FLOAT, [1]))
+        nodes.append(helper.make_node("Mul", ["inverted", DFM_MORPH], [names[1]]))
+    nodes += [
         helper.make_node("Slice", [DFM_INPUT, "starts", "ends", "axes"], ["blue"]),
         helper.make_node("Identity", ["blue"], [names[0]]),
         helper.make_node("Identity", ["blue"], [names[2]]),
     ]
-    graph = helper.make_graph(nodes, "dfm", [x], outs, initializer=consts)
+    graph = helper.make_graph(nodes, "dfm", inputs, outs, initializer=consts)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.save(model, str(path))
@@ -57,6 +62,17 @@ def test_runs_a_dfm_shaped_model(tmp_path: Path) -> None:
     # other output names: taken by position, as DeepFaceLive does
     renamed = OnnxFaceModel(_dfm(tmp_path / "renamed.onnx", names=("a", "b", "c")))
     np.testing.assert_array_equal(renamed.swap(faces).faces, out.faces)
+
+
+def test_amp_model_gets_the_morph_factor(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    path = _dfm(tmp_path / "amp.dfm", morph=True)
+    faces = np.full((2, 32, 32, 3), 55, np.uint8)
+    half = OnnxFaceModel(path, morph_factor=0.5).swap(faces).faces
+    assert np.abs(half.astype(int) - 100).max() <= 1  # (1 - 55 / 255) * 0.5 * 255
+    assert np.abs(OnnxFaceModel(path).swap(faces).faces.astype(int) - 150).max() <= 1  # default 0.75
+    with pytest.raises(MergeError, match="morph_factor"):
+        OnnxFaceModel(path, morph_factor=2.0)
 
 
 def test_clear_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,7 +18,7 @@ from fs_merge._label import LABEL_TEXT, draw_label, read_image_label, write_imag
 from fs_merge._mask import Feather, clip_mask, erode_mask, feather_mask
 from fs_merge._merge import merge_face, motion_from_landmarks
 from fs_merge._model import FaceModel, FaceToSwap, Segmenter, SwapOutputs, SwapResult, check_swap_outputs
-from fs_merge._onnx import DFM_INPUT, DFM_OUTPUTS, OnnxFaceModel
+from fs_merge._onnx import DFM_INPUT, DFM_MORPH, DFM_OUTPUTS, OnnxFaceModel
 from fs_merge._pipeline import MergeVideoResult, merge_video
 from fs_merge._poisson import poisson_blend
 from fs_merge._swap import face_motion, merge_mask, swap_frames, swap_video
@@ -29,6 +29,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DFM_INPUT",
+    "DFM_MORPH",
     "DFM_OUTPUTS",
     "LABEL_TEXT",
     "MERGE_MASK_SOURCES",

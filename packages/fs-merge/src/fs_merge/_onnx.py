@@ -1,9 +1,10 @@
 """``OnnxFaceModel``: a DeepFaceLive ``.dfm`` (or any ONNX model with its tensor names) as a :class:`FaceModel`.
 
 The ``.dfm`` contract (DeepFaceLab's ``export_dfm``, DeepFaceLive's ``DFMModel``, ``fs_models.export_onnx``):
-input ``in_face:0`` ``N x H x W x 3`` float32 BGR in [0, 1]; outputs ``out_face_mask:0`` (the dst face's mask),
-``out_celeb_face:0`` (the swapped face) and ``out_celeb_face_mask:0`` (its mask), each ``N x H x W x C``. Needs
-the ``onnx`` extra: ``pip install "fs-merge[onnx]"``.
+input ``in_face:0`` ``N x H x W x 3`` float32 BGR in [0, 1] (AMP models add ``morph_value:0``, a ``(1,)`` float32
+morph factor); outputs ``out_face_mask:0`` (the dst face's mask), ``out_celeb_face:0`` (the swapped face) and
+``out_celeb_face_mask:0`` (its mask), each ``N x H x W x C``. Needs the ``onnx`` extra:
+``pip install "fs-merge[onnx]"``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from fs_align import FaceType, ShapeError
 from fs_merge._model import SwapResult
 from fs_merge.errors import MergeError
 
-__all__ = ["DFM_INPUT", "DFM_OUTPUTS", "OnnxFaceModel"]
+__all__ = ["DFM_INPUT", "DFM_MORPH", "DFM_OUTPUTS", "OnnxFaceModel"]
 
 DFM_INPUT = "in_face:0"
+DFM_MORPH = "morph_value:0"
 DFM_OUTPUTS = ("out_face_mask:0", "out_celeb_face:0", "out_celeb_face_mask:0")
 """The output names, in DeepFaceLab's order (readers that find other names take the outputs by position)."""
 
@@ -46,6 +48,8 @@ class OnnxFaceModel:
         providers: onnxruntime execution providers (default: CPU only; e.g. ``["CUDAExecutionProvider",
             "CPUExecutionProvider"]`` with onnxruntime-gpu).
         batch_size: faces per ``session.run`` (``None``: all at once).
+        morph_factor: 0..1, fed to AMP models' ``morph_value:0`` input (DeepFaceLive's default 0.75); ignored by
+            models without that input.
 
     Attributes:
         resolution: the model's input side, read from the input's shape.
@@ -63,6 +67,7 @@ class OnnxFaceModel:
         face_type: FaceType | str = FaceType.WHOLE_FACE,
         providers: list[str] | None = None,
         batch_size: int | None = None,
+        morph_factor: float = 0.75,
     ) -> None:
         ort = _onnxruntime()
         self.path = Path(path)
@@ -76,11 +81,18 @@ class OnnxFaceModel:
         if batch_size is not None and batch_size < 1:
             raise MergeError(f"batch_size: expected >= 1 or None, got {batch_size}")
         self.batch_size = batch_size
+        if not 0.0 <= morph_factor <= 1.0:
+            raise MergeError(f"morph_factor: expected a value in [0, 1], got {morph_factor}")
         inputs = self._session.get_inputs()
         shape = list(inputs[0].shape) if inputs else []
-        if len(inputs) != 1 or len(shape) != 4 or not all(isinstance(v, int) for v in shape[1:]) or shape[3] != 3:
+        self._morph: tuple[str, npt.NDArray[np.float32]] | None = None
+        if len(inputs) == 2 and "morph_value" in inputs[1].name:
+            self._morph = (inputs[1].name, np.array([morph_factor], np.float32))
+        elif len(inputs) != 1:
+            shape = []
+        if len(shape) != 4 or not all(isinstance(v, int) for v in shape[1:]) or shape[3] != 3:
             got = [(i.name, i.shape) for i in inputs]
-            raise MergeError(f"{self.path}: expected one input N x H x W x 3 (DFM 'in_face:0'), got {got}")
+            raise MergeError(f"{self.path}: expected an input N x H x W x 3 (DFM 'in_face:0'), got {got}")
         if shape[1] != shape[2]:
             raise MergeError(f"{self.path}: expected a square input, got {shape[2]}x{shape[1]}")
         self.resolution: int = int(shape[1])
@@ -114,7 +126,10 @@ class OnnxFaceModel:
 
     def _run(self, faces: npt.NDArray[np.uint8]) -> list[npt.NDArray[np.float32]]:
         x = faces.astype(np.float32) * np.float32(1.0 / 255.0)
-        outs = self._session.run(self._outputs, {self._input: x.astype(np.float16) if self._half else x})
+        feed = {self._input: x.astype(np.float16) if self._half else x}
+        if self._morph is not None:
+            feed[self._morph[0]] = self._morph[1]
+        outs = self._session.run(self._outputs, feed)
         return [np.asarray(o, np.float32) for o in outs]
 
 
