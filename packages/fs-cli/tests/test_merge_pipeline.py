@@ -71,6 +71,32 @@ def test_stored_masks_drive_the_merge(fs: Any, clip: Path, clip_faces: Path, tin
         assert changed[:, : cx - 4].mean() > 4 * changed[:, cx + 4 :].mean() + 1, i
 
 
+def test_mask_apply_in_place_then_merge_uses_the_stored_masks(
+    fs: Any, clip: Path, clip_faces: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    from fs_mask import XSegConfig, create_segmenter, save_checkpoint
+
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "xseg.safetensors", create_segmenter("xseg", XSegConfig(32, 4, 2, 16)))
+    faces = shutil.copytree(clip_faces, tmp_path / "faces")
+    result = fs("merge", clip, "--model", tiny_model, "--faceset", faces, "-o", tmp_path / "x.mp4", "--mask", "stored")
+    assert result.exit_code == 1 and "no face has a stored mask" in result.output
+    result = fs("-q", "mask", "apply", faces, "--model", ckpt, "--device", "cpu")  # rewrites the faceset in place
+    assert result.exit_code == 0, result.output
+    assert all(face.mask is not None for face in fs_faceset.Faceset.open(faces))
+    outs = {}
+    for mask, extra in (("stored", []), ("xseg", ["--xseg", ckpt]), ("hull", [])):
+        outs[mask] = tmp_path / f"{mask}.mp4"
+        args = ["merge", clip, "--model", tiny_model, "--faceset", faces, "-o", outs[mask], "--mask", mask, *extra]
+        result = fs("-q", *args, *MERGE)
+        assert result.exit_code == 0, result.output
+    # the faceset's crops are the model's (whole_face, 64 px): the stored masks are the XSeg net's masks
+    stored_vs_xseg = np.mean(_diffs(outs["stored"], outs["xseg"]))
+    assert stored_vs_xseg < 0.1 * np.mean(_diffs(outs["stored"], outs["hull"])), stored_vs_xseg
+
+
 def test_curated_faces_stay_unswapped(fs: Any, clip: Path, clip_faces: Path, tiny_model: Path, tmp_path: Path) -> None:
     faces = shutil.copytree(clip_faces, tmp_path / "faces")
     opened = fs_faceset.Faceset.open(faces)

@@ -253,6 +253,10 @@ def swap_video_from_faceset(
     reader, audio = open_dst(dst)
     if faceset is not None:
         faces = faces_from_faceset(faceset, dst.name, all_faces=all_faces, masks=_needs_stored(config))
+        if _needs_stored(config) and not any(f.mask is not None for fs in faces.values() for f in fs):
+            raise CliError(
+                f"{faceset}: no face has a stored mask for mask 'stored' (`fs mask apply` or `fs mask hull`)"
+            )
         how = f"faceset {faceset}" + (" (all faces)" if all_faces else "")
     else:
         faces, how = find_faces(dst, jobs=jobs, progress=progress), "faces found now"
