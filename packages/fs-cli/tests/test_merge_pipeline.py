@@ -135,6 +135,7 @@ def test_frames_folder_dst_with_and_without_faceset(fs: Any, clip: Path, tiny_mo
 
 def test_dfm_through_onnxruntime_matches_torch(clip: Path, clip_faces: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
     net = fs_models.create_model(
         "df", resolution=64, ae_dims=32, e_dims=16, d_dims=16, d_mask_dims=8, face_type="whole_face", seed=3
     )
