@@ -1,8 +1,8 @@
 """``swap_frames`` / ``swap_video``: replace the listed faces of every frame with a :class:`FaceModel`'s faces.
 
 Per group of frames: cut each face's crop (worker threads), one batched ``model.swap`` call (and one segmenter
-call for XSeg masks) on the calling thread, then build each face's mask and :func:`merge_face` it (worker
-threads) while the next group is cut and swapped. Frames come out in input order.
+call for XSeg masks) on a model thread, then build each face's mask and :func:`merge_face` it (worker threads)
+while the next group is cut and swapped. Frames come out in input order.
 """
 
 from __future__ import annotations
@@ -229,7 +229,8 @@ def swap_frames(
             ``(index, image)`` with ``H x W x 3`` BGR uint8 images.
         faces: frame index -> the faces to replace in that frame (frames without an entry pass through
             unchanged; the neighbours' entries give the motion of ``config.motion_blur_power``).
-        model: a :class:`FaceModel` (called on the calling thread with up to about ``batch_size`` faces).
+        model: a :class:`FaceModel` (called on one model thread, one call at a time, with about ``batch_size``
+            faces).
         config: :class:`MergeConfig` (compositing, and ``config.mask``, the mask combination).
         segmenter: a :class:`Segmenter`, needed when ``config.mask`` holds ``xseg``.
         workers: threads that cut crops and merge faces (>= 1).
@@ -257,11 +258,21 @@ def swap_frames(
 def _run(
     frames: Iterable[Any], swapper: _Swapper, workers: int, batch_size: int, progress: Progress | None
 ) -> Iterator[tuple[int, U8]]:
+    """The pipeline: cut crops (pool) -> model call of a group (model thread) -> merges (pool) -> in order.
+
+    The model runs on its own thread, one call at a time, while the calling thread reads and groups the next
+    frames and the pool merges the previous group; at most about ``3 * max(2 * workers, batch_size)`` frames are
+    in flight.
+    """
     total = frames.num_frames if isinstance(frames, FrameReader) else None
     max_frames = max(2 * workers, batch_size)
     done = 0
+    swapping: collections.deque[tuple[list[_Item], Future[Any] | None]] = collections.deque()  # at the model
     ready: collections.deque[_Item] = collections.deque()  # submitted to the merge stage, in order
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fs-swap") as pool:
+    with (
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fs-swap") as pool,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="fs-swap-model") as model_thread,
+    ):
         group: list[Future[_Item]] = []
         n_faces = 0
         it = iter(frames)
@@ -273,26 +284,29 @@ def _run(
                 group.append(pool.submit(swapper.prepare, index, image, here))
                 n_faces += len(here)
             if group and (item is None or n_faces >= batch_size or len(group) >= max_frames):
-                ready.extend(_submit_group([g.result() for g in group], swapper, pool))
+                items = [g.result() for g in group]
+                with_faces = [x for x in items if x.crops]
+                swapping.append((items, model_thread.submit(swapper.swap, with_faces) if with_faces else None))
                 group, n_faces = [], 0
-                while len(ready) > max_frames:  # yield the previous groups while this one merges
-                    done += 1
-                    yield _finish(ready.popleft(), done, total, progress)
+            while len(swapping) > (1 if item is not None else 0):  # merge a group once the next one is at the model
+                ready.extend(_submit_merges(*swapping.popleft(), swapper, pool))
+            while len(ready) > (max_frames if item is not None else 0):
+                done += 1
+                yield _finish(ready.popleft(), done, total, progress)
             if item is None:
                 break
-        while ready:
-            done += 1
-            yield _finish(ready.popleft(), done, total, progress)
 
 
-def _submit_group(items: list[_Item], swapper: _Swapper, pool: ThreadPoolExecutor) -> list[_Item]:
-    with_faces = [it for it in items if it.crops]
-    if with_faces:
-        out, xseg = swapper.swap(with_faces)
+def _submit_merges(
+    items: list[_Item], swapped: Future[Any] | None, swapper: _Swapper, pool: ThreadPoolExecutor
+) -> list[_Item]:
+    if swapped is not None:
+        out, xseg = swapped.result()
         first = 0
-        for it in with_faces:
-            it.result = pool.submit(swapper.merge, it, out, xseg, first)
-            first += len(it.crops)
+        for it in items:
+            if it.crops:
+                it.result = pool.submit(swapper.merge, it, out, xseg, first)
+                first += len(it.crops)
     return items
 
 
