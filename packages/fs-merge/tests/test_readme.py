@@ -10,14 +10,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fs_merge import LABEL_TEXT, MergeConfig, probe_video, read_image_label
+from fs_merge import LABEL_TEXT, FrameReader, MergeConfig, probe_video, read_image_label
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_readme_examples_run(tmp_path, monkeypatch, lenna, breakingbad, clip_with_audio) -> None:
+def test_readme_examples_run(tmp_path, monkeypatch, lenna, breakingbad, clip_with_audio, cap12) -> None:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     cv2.imwrite(str(tmp_path / "frame.png"), breakingbad.frame)
     cv2.imwrite(str(tmp_path / "generated_face.png"), lenna.face)
     cv2.imwrite(str(tmp_path / "face_mask.png"), breakingbad.mask)
@@ -37,3 +37,13 @@ def test_readme_examples_run(tmp_path, monkeypatch, lenna, breakingbad, clip_wit
     exec(compile(blocks[1], str(README), "exec"), namespace)
     info = probe_video("output.mp4", count_frames=True)
     assert info.num_frames == 75 and info.has_audio and info.metadata["synthetic_media"] == "true"
+    # The FaceModel snippet: the same clip, with the tracked landmarks of its first 8 frames.
+    namespace = {"print": lambda *args: None, "landmarks_per_frame": dict(enumerate(cap12.landmarks))}
+    exec(compile(blocks[2], str(README), "exec"), namespace)
+    result = namespace["result"]
+    assert result.frames_written == 75 and result.frames_failed == 0  # type: ignore[attr-defined]
+    out = [f.image for f in FrameReader("swapped.mp4")]
+    src = [f.image for f in FrameReader("input.mp4")]
+    (x0, y0), (x1, y1) = cap12.landmarks[0].min(0).astype(int), cap12.landmarks[0].max(0).astype(int)
+    changed = [float(cv2.absdiff(a, b)[y0:y1, x0:x1].mean()) for a, b in zip(out, src)]
+    assert min(changed[:8]) > 2 * max(changed[8:]), changed  # the 8 frames with faces were swapped

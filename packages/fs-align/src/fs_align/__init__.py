@@ -1,7 +1,8 @@
 """fs-align: face geometry for the fs face-swap toolkit (numpy + OpenCV, no torch).
 
 Landmark schemes and face types, Umeyama alignment to canonical crops, warp/unwarp, head pose, the 68-point
-landmark model, temporal smoothing, and the asset cache that fetches weights out of registry packages.
+landmark model, temporal smoothing, landmark masks (hull, components, extended, eye/mouth regions), and the asset
+cache that fetches weights out of registry packages.
 """
 
 from fs_align._align import (
@@ -27,6 +28,14 @@ from fs_align._warp import (
 )
 from fs_align.errors import AssetError, ConfigError, FsError, ShapeError
 from fs_align.io import read_ljson, read_pts
+from fs_align.landmark_masks import (
+    MaskKind,
+    eyes_mask,
+    eyes_mouth_mask,
+    landmark_mask,
+    mouth_mask,
+    raise_eyebrows,
+)
 from fs_align.landmarker import (
     MIN_BOX_SIZE,
     REFINE_MISMATCH,
@@ -67,6 +76,7 @@ __all__ = [
     "LandmarkScheme",
     "LandmarkSmoother",
     "Landmarker",
+    "MaskKind",
     "MaskSource",
     "OneEuroConfig",
     "OneEuroFilter",
@@ -83,13 +93,18 @@ __all__ = [
     "check_image",
     "check_points",
     "estimate_pose",
+    "eyes_mask",
+    "eyes_mouth_mask",
     "five_point_from_68",
     "inter_ocular",
     "jitter",
+    "landmark_mask",
     "load_landmarker",
     "load_shape_predictor",
+    "mouth_mask",
     "nme",
     "parse_enum",
+    "raise_eyebrows",
     "read_ljson",
     "read_pts",
     "sha256_file",

@@ -8,12 +8,7 @@
   :func:`face_mask`, :func:`combine_masks`.
 """
 
-from fs_mask.apply import apply_xseg, predict_masks
-from fs_mask.augment import AugmentConfig, augment_sample
-from fs_mask.checkpoint import CheckpointError, XSegCheckpoint, load_checkpoint, load_xseg, save_checkpoint
-from fs_mask.errors import MaskConfigError, MaskError
-from fs_mask.labelme import DEFAULT_LABEL_MAP, read_labelme, to_labelme, write_labelme
-from fs_mask.landmark_masks import (
+from fs_align.landmark_masks import (
     MaskKind,
     eyes_mask,
     eyes_mouth_mask,
@@ -21,6 +16,11 @@ from fs_mask.landmark_masks import (
     mouth_mask,
     raise_eyebrows,
 )
+from fs_mask.apply import apply_xseg, predict_masks
+from fs_mask.augment import AugmentConfig, augment_sample
+from fs_mask.checkpoint import CheckpointError, XSegCheckpoint, load_checkpoint, load_xseg, save_checkpoint
+from fs_mask.errors import MaskConfigError, MaskError
+from fs_mask.labelme import DEFAULT_LABEL_MAP, read_labelme, to_labelme, write_labelme
 from fs_mask.metrics import iou
 from fs_mask.mix import FACE_MASK_SOURCES, CombineMode, combine_masks, confident_or, face_mask, mask_confidence
 from fs_mask.polygons import (

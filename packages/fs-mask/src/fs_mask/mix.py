@@ -18,8 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 from fs_align import MaskSource, parse_enum
+from fs_align.landmark_masks import MaskKind, landmark_mask
 from fs_mask.errors import MaskConfigError, MaskError
-from fs_mask.landmark_masks import MaskKind, landmark_mask
 from fs_mask.polygons import rasterise_face_labels
 
 __all__ = ["FACE_MASK_SOURCES", "CombineMode", "combine_masks", "confident_or", "face_mask", "mask_confidence"]

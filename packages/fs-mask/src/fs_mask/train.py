@@ -29,10 +29,10 @@ import torch
 import torch.nn.functional as F
 
 from fs_align import parse_enum
+from fs_align.landmark_masks import MaskKind, landmark_mask
 from fs_mask.augment import AugmentConfig, augment_sample
 from fs_mask.checkpoint import load_checkpoint, restore_optimizer, save_checkpoint
 from fs_mask.errors import MaskConfigError, MaskError
-from fs_mask.landmark_masks import MaskKind, landmark_mask
 from fs_mask.polygons import rasterise_face_labels
 from fs_mask.preview import write_preview
 from fs_mask.xseg_net import XSegConfig, XSegNet

@@ -5,16 +5,33 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fs_align import atomic_write, parse_enum
+from fs_align import MaskSource, atomic_write, parse_enum
 from fs_merge._color import ColorTransfer
 from fs_merge._mask import Feather
 from fs_merge.errors import MergeError
 
-__all__ = ["MergeConfig", "MergeMode", "SharpenMode"]
+__all__ = ["MERGE_MASK_SOURCES", "MergeConfig", "MergeMode", "SharpenMode", "format_mask", "parse_mask"]
+
+MERGE_MASK_SOURCES = (
+    MaskSource.LEARNED_PRD,
+    MaskSource.LEARNED_DST,
+    MaskSource.HULL,
+    MaskSource.COMPONENTS,
+    MaskSource.EXTENDED,
+    MaskSource.STORED,
+    MaskSource.XSEG,
+)
+"""The :class:`fs_align.MaskSource` members a merge mask can combine (polygons are rasterised into the stored
+mask first, e.g. by ``fs mask apply``)."""
+
+_MASK_ALIASES = {"dst": "hull", "xseg_dst": "xseg", "xseg_prd": "xseg"}
+"""DeepFaceLab's names: ``dst`` is its landmark-hull mode; ``XSeg-dst``/``XSeg-prd`` an XSeg prediction (fs
+segments the dst crop, which the swapped face replaces)."""
 
 
 class MergeMode(enum.Enum):
@@ -46,6 +63,46 @@ def _parse_enum(cls: type[enum.Enum], value: Any, field: str) -> Any:
     return parse_enum(cls, value, f"MergeConfig.{field}: unknown value", MergeError)
 
 
+def parse_mask(value: str | MaskSource | Iterable[str | MaskSource]) -> tuple[MaskSource, ...]:
+    """A merge mask combination: the product of :class:`fs_align.MaskSource` masks.
+
+    Accepts DeepFaceLab's strings (``"learned-prd*hull"``, ``"learned-prd*learned-dst"``, ``"XSeg-dst"``,
+    ``"dst"`` = hull), ``"full"`` (the whole face square: the empty product), one member, or a sequence of members
+    or names. Repeated sources count once.
+
+    Raises:
+        MergeError: an unknown name, or a source that does not apply at merge (``polygons``).
+    """
+    if isinstance(value, MaskSource):
+        parts: list[Any] = [value]
+    elif isinstance(value, str):
+        text = value.strip()
+        parts = [] if text.lower() in ("full", "") else [p.strip() for p in text.split("*")]
+    else:
+        try:
+            parts = list(value)
+        except TypeError:
+            raise MergeError(f"MergeConfig.mask: expected a string like 'learned-prd*hull', got {value!r}") from None
+    out: list[MaskSource] = []
+    for part in parts:
+        if isinstance(part, str):
+            part = _MASK_ALIASES.get(part.lower().replace("-", "_"), part)
+        src = parse_enum(MaskSource, part, "MergeConfig.mask: unknown mask source", MergeError)
+        if src not in MERGE_MASK_SOURCES:
+            raise MergeError(
+                f"MergeConfig.mask: {src.value!r} does not apply at merge (rasterise polygons into the stored mask, "
+                f"e.g. `fs mask apply`, and use 'stored'); known: {', '.join(m.value for m in MERGE_MASK_SOURCES)}"
+            )
+        if src not in out:
+            out.append(src)
+    return tuple(out)
+
+
+def format_mask(mask: Iterable[MaskSource]) -> str:
+    """The DeepFaceLab-style string of a mask combination (``"learned-prd*hull"``; ``"full"`` when empty)."""
+    return "*".join(m.value for m in mask) or "full"
+
+
 @dataclass(frozen=True)
 class MergeConfig:
     """Settings of :func:`fs_merge.merge_face` (all pixel sizes are frame pixels unless noted).
@@ -69,6 +126,10 @@ class MergeConfig:
         seamless_mixed: mix gradients in the seamless modes instead of cloning.
         allow_partial: merge faces whose mask reaches outside the frame (clipped to the frame) instead of
             raising :class:`fs_merge.MergeError`.
+        mask: which masks :func:`fs_merge.swap_frames` multiplies into the pasted face's mask, a tuple of
+            :class:`fs_align.MaskSource` (strings like ``"learned-prd*hull"`` are parsed, see
+            :func:`parse_mask`; the empty tuple, ``"full"``, is the whole face square). ``merge_face`` takes its
+            mask as an argument and ignores this field.
     """
 
     mode: MergeMode = MergeMode.OVERLAY
@@ -86,8 +147,10 @@ class MergeConfig:
     masked_hist_match: bool = True
     seamless_mixed: bool = False
     allow_partial: bool = False
+    mask: tuple[MaskSource, ...] = (MaskSource.LEARNED_PRD,)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "mask", parse_mask(self.mask))
         object.__setattr__(self, "mode", _parse_enum(MergeMode, self.mode, "mode"))
         try:
             object.__setattr__(self, "color_transfer", ColorTransfer.parse(self.color_transfer))
@@ -113,18 +176,25 @@ class MergeConfig:
                 raise MergeError(f"MergeConfig.{name}: expected a bool, got {getattr(self, name)!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain ``str -> str | int | bool`` dict (enums by value)."""
+        """Plain ``str -> str | int | bool`` dict (enums by value; ``mask`` as ``"learned-prd*hull"``)."""
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             out[f.name] = value.value if isinstance(value, enum.Enum) else value
+        out["mask"] = format_mask(self.mask)
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MergeConfig:
-        """Build from a dict such as :meth:`to_dict` returns; unknown keys raise :class:`MergeError`."""
+        """Build from a dict such as :meth:`to_dict` returns; unknown keys raise :class:`MergeError`.
+
+        Files written before ``mask`` existed read with the default mask; ``mask_mode`` (DeepFaceLab's and the old
+        ``fs merge --mask`` name) is read as ``mask``.
+        """
         if not isinstance(data, dict):
             raise MergeError(f"MergeConfig: expected a dict, got {type(data).__name__}")
+        if "mask_mode" in data and "mask" not in data:
+            data = {("mask" if k == "mask_mode" else k): v for k, v in data.items()}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -175,37 +175,73 @@ def merge_face(
             f"face: its mask reaches outside the {hw[1]}x{hw[0]} frame; set MergeConfig(allow_partial=True) "
             "to merge the visible part"
         )
-
-    # Face space: colour, histogram, filters.
-    if cfg.color_transfer is not ColorTransfer.NONE or cfg.mode in (
-        MergeMode.HIST_MATCH,
-        MergeMode.SEAMLESS_HIST_MATCH,
-    ):
-        dst_face = np.asarray(warp_face(img, mat, size), dtype=np.uint8)
-        valid = _inside_frame(mat, size, hw)
-        stats_mask = ((fmask >= 0.5) & valid).astype(np.float32)
-        if cfg.color_transfer is not ColorTransfer.NONE:
-            masked = cfg.color_transfer.masked
-            fc = color_transfer(
-                fc,
-                dst_face,
-                cfg.color_transfer.base,
-                fmask if masked else None,
-                target_mask=stats_mask if masked else valid.astype(np.float32),
-            )
-        if cfg.mode in (MergeMode.HIST_MATCH, MergeMode.SEAMLESS_HIST_MATCH):
-            fc = hist_match(
-                fc,
-                dst_face,
-                fmask if cfg.masked_hist_match else None,
-                target_mask=stats_mask if cfg.masked_hist_match else valid.astype(np.float32),
-                threshold=cfg.hist_match_threshold,
-            )
-    fc = _filter_face(fc, cfg)
+    fc = _filter_face(_match_colours(img, fc, fmask, mat, cfg), cfg)
     if cfg.mode is MergeMode.RAW_PREDICT:
         return fc
+    return _composite(img, fc, fmask, mat, cfg, box, cut, motion)
 
-    # Frame box: unwarp, mask ops, composite.
+
+def _match_colours(img: U8, fc: U8, fmask: F32, mat: npt.NDArray[np.float64], cfg: MergeConfig) -> U8:
+    """Face space: colour transfer and (for the hist-match modes) histogram matching against the dst face."""
+    hist = cfg.mode in (MergeMode.HIST_MATCH, MergeMode.SEAMLESS_HIST_MATCH)
+    if cfg.color_transfer is ColorTransfer.NONE and not hist:
+        return fc
+    size = fc.shape[0]
+    hw = (img.shape[0], img.shape[1])
+    dst_face = np.asarray(warp_face(img, mat, size), dtype=np.uint8)
+    valid = _inside_frame(mat, size, hw)
+    stats_mask = ((fmask >= 0.5) & valid).astype(np.float32)
+    if cfg.color_transfer is not ColorTransfer.NONE:
+        masked = cfg.color_transfer.masked
+        fc = color_transfer(
+            fc,
+            dst_face,
+            cfg.color_transfer.base,
+            fmask if masked else None,
+            target_mask=stats_mask if masked else valid.astype(np.float32),
+        )
+    if hist:
+        fc = hist_match(
+            fc,
+            dst_face,
+            fmask if cfg.masked_hist_match else None,
+            target_mask=stats_mask if cfg.masked_hist_match else valid.astype(np.float32),
+            threshold=cfg.hist_match_threshold,
+        )
+    return fc
+
+
+def _frame_mask(
+    fmask: F32, shifted: npt.NDArray[np.float64], scale: float, roi_shape: tuple[int, int], cfg: MergeConfig
+) -> tuple[F32, F32]:
+    """The mask in the frame box: unwarped, eroded, clipped to the face square, feathered (and the hard one)."""
+    size = fmask.shape[0]
+    # One warp for the mask and the face area (the face square shrunk so a feathered edge stays inside it).
+    margin = min(size // 2 - 1, math.ceil((cfg.feather_px + 2) * scale)) if cfg.clip_to_face else 0
+    area = np.zeros((size, size), np.float32)
+    area[margin : size - margin, margin : size - margin] = 1.0
+    both = unwarp_face(np.dstack([fmask, area]), shifted, roi_shape, interpolation=Interpolation.LINEAR)
+    both = np.asarray(both, np.float32)
+    m = np.clip(both[:, :, 0], 0.0, 1.0)
+    m = erode_mask(m, cfg.erode_px)
+    if cfg.clip_to_face:
+        m = clip_mask(m, (both[:, :, 1] > 0.999).astype(np.float32))
+    return feather_mask(m, cfg.feather_px, cfg.feather), m
+
+
+def _composite(
+    img: U8,
+    fc: U8,
+    fmask: F32,
+    mat: npt.NDArray[np.float64],
+    cfg: MergeConfig,
+    box: tuple[int, int, int, int],
+    cut: bool,
+    motion: tuple[float, float] | None,
+) -> U8:
+    """Frame box: unwarp the face, build the mask, composite by ``cfg.mode``, motion-blur along ``motion``."""
+    size = fc.shape[0]
+    hw = (img.shape[0], img.shape[1])
     x0, y0, x1, y1 = box
     shifted = _shift(mat, x0, y0)
     roi_shape = (y1 - y0, x1 - x0)
@@ -217,19 +253,8 @@ def merge_face(
         m3 = np.clip(square, 0.0, 1.0)[:, :, None]
         out[y0:y1, x0:x1] = np.rint(frame_roi * (1.0 - m3) + face_roi * m3).astype(np.uint8)
         return np.asarray(out, dtype=np.uint8)
-    # One warp for the mask and the face area (the face square shrunk so a feathered edge stays inside it).
     scale = math.sqrt(abs(float(np.linalg.det(mat[:, :2]))))  # face pixels per frame pixel
-    margin = min(size // 2 - 1, math.ceil((cfg.feather_px + 2) * scale)) if cfg.clip_to_face else 0
-    area = np.zeros((size, size), np.float32)
-    area[margin : size - margin, margin : size - margin] = 1.0
-    both = unwarp_face(np.dstack([fmask, area]), shifted, roi_shape, interpolation=Interpolation.LINEAR)
-    both = np.asarray(both, np.float32)
-    m = np.clip(both[:, :, 0], 0.0, 1.0)
-    m = erode_mask(m, cfg.erode_px)
-    if cfg.clip_to_face:
-        m = clip_mask(m, (both[:, :, 1] > 0.999).astype(np.float32))
-    hard = m
-    m = feather_mask(m, cfg.feather_px, cfg.feather)
+    m, hard = _frame_mask(fmask, shifted, scale, roi_shape, cfg)
     if cut:  # allow_partial: keep the frame's outermost pixel ring out of the seamless mask
         hard = hard.copy()
         if y0 == 0:

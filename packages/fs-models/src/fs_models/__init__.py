@@ -6,6 +6,7 @@ DF and LIAE autoencoders in DeepFaceLab's SAEHD shape (options ``u``, ``d``, ``t
 DeepFaceLive's ``.dfm`` interface. Tensors are N x C x H x W float32 (or autocast) in [0, 1], BGR.
 """
 
+from fs_models._adapter import SwappedFaces, TorchFaceModel
 from fs_models._base import AEOutput, FaceSwapModel, FsModel, SwapOutput
 from fs_models._cgan import CGANConfig, CGANGenerator
 from fs_models._checkpoint import (
@@ -60,6 +61,8 @@ __all__ = [
     "PatchGANConfig",
     "SAEHDConfig",
     "SwapOutput",
+    "SwappedFaces",
+    "TorchFaceModel",
     "UNetPatchDiscriminator",
     "UnknownModelError",
     "__version__",

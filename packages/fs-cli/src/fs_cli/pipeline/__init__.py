@@ -5,6 +5,13 @@ from fs_cli.pipeline.extract import SourceSummary as SourceSummary
 from fs_cli.pipeline.extract import extract_face_at as extract_face_at
 from fs_cli.pipeline.extract import extract_frames as extract_frames
 from fs_cli.pipeline.extract import extract_to_faceset as extract_to_faceset
+from fs_cli.pipeline.swap import SwapSummary as SwapSummary
+from fs_cli.pipeline.swap import faces_from_faceset as faces_from_faceset
+from fs_cli.pipeline.swap import find_faces as find_faces
+from fs_cli.pipeline.swap import load_face_model as load_face_model
+from fs_cli.pipeline.swap import open_dst as open_dst
+from fs_cli.pipeline.swap import swap_video_from_faceset as swap_video_from_faceset
+from fs_cli.pipeline.swap import xseg_segmenter as xseg_segmenter
 from fs_cli.pipeline.video import JoinSummary as JoinSummary
 from fs_cli.pipeline.video import frames_to_video as frames_to_video
 from fs_cli.pipeline.video import video_to_frames as video_to_frames

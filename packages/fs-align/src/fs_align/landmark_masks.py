@@ -2,7 +2,8 @@
 
 All functions take ``(68, 2)`` float (x, y) pixel landmarks of an aligned face and return an ``S x S`` (or
 ``H x W``) ``float32`` mask in [0, 1]. Polygons are filled with sub-pixel precision (OpenCV's fixed-point
-``shift``), so masks of small faces do not jump by whole pixels.
+``shift``), so masks of small faces do not jump by whole pixels. numpy + OpenCV only (moved here from fs-mask,
+which re-exports the same names, so fs-merge can draw merge masks without torch).
 
 Kinds (see :class:`MaskKind`):
 
@@ -24,8 +25,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from fs_align import check_points, parse_enum
-from fs_mask.errors import MaskError
+from fs_align._image import check_points
+from fs_align.errors import ShapeError
+from fs_align.types import parse_enum
 
 __all__ = [
     "MaskKind",
@@ -53,14 +55,11 @@ class MaskKind(enum.Enum):
     @classmethod
     def parse(cls, value: str | MaskKind) -> MaskKind:
         """Parse a kind from its value or name (``"hull"``, ``"EXTENDED"``)."""
-        return parse_enum(cls, value, "kind: unknown landmark mask kind", MaskError)
+        return parse_enum(cls, value, "kind: unknown landmark mask kind", ShapeError)
 
 
 def _check_landmarks(landmarks: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    try:
-        return check_points(landmarks, "landmarks", num=68)
-    except Exception as exc:  # ShapeError is already an FsError; keep its message
-        raise MaskError(str(exc)) from exc
+    return check_points(landmarks, "landmarks", num=68)
 
 
 def _check_size(size: int | tuple[int, int]) -> tuple[int, int]:
@@ -69,9 +68,9 @@ def _check_size(size: int | tuple[int, int]) -> tuple[int, int]:
     elif isinstance(size, tuple) and len(size) == 2 and all(isinstance(v, (int, np.integer)) for v in size):
         h, w = int(size[0]), int(size[1])
     else:
-        raise MaskError(f"size: expected an int S or a (height, width) tuple, got {size!r}")
+        raise ShapeError(f"size: expected an int S or a (height, width) tuple, got {size!r}")
     if h < 1 or w < 1:
-        raise MaskError(f"size: expected positive height and width, got {h}x{w}")
+        raise ShapeError(f"size: expected positive height and width, got {h}x{w}")
     return h, w
 
 
@@ -88,12 +87,12 @@ def raise_eyebrows(landmarks: npt.ArrayLike, eyebrows_expand_mod: float = 1.0) -
     point of the upper eye outline (DFL's ``expand_eyebrows``); 0 leaves the brows in place.
 
     Raises:
-        MaskError: landmarks not 68 x 2 finite, or ``eyebrows_expand_mod`` negative / not finite.
+        ShapeError: landmarks not 68 x 2 finite, or ``eyebrows_expand_mod`` negative / not finite.
     """
     pts = _check_landmarks(landmarks)
     mod = float(eyebrows_expand_mod)
     if not np.isfinite(mod) or mod < 0.0:
-        raise MaskError(f"eyebrows_expand_mod: expected a finite value >= 0, got {eyebrows_expand_mod!r}")
+        raise ShapeError(f"eyebrows_expand_mod: expected a finite value >= 0, got {eyebrows_expand_mod!r}")
     out = pts.copy()
     mid_r = (pts[36] + pts[0]) / 2.0
     mid_l = (pts[16] + pts[45]) / 2.0
@@ -152,7 +151,7 @@ def landmark_mask(
         ``H x W`` ``float32`` mask in [0, 1] (exactly 0/1 for hull/components/extended; soft for regions).
 
     Raises:
-        MaskError: bad landmarks, size, kind or ``eyebrows_expand_mod``.
+        ShapeError: bad landmarks, size, kind or ``eyebrows_expand_mod``.
     """
     pts = _check_landmarks(landmarks)
     h, w = _check_size(size)

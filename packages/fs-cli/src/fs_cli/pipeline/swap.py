@@ -1,0 +1,285 @@
+"""Swap a whole dst video (or `fs video frames` folder) with a model: the faceset is the record of its faces.
+
+The composition behind ``fs merge``: each frame's faces come from the dst faceset's ``Face`` records (frame index,
+frame-space landmarks, stored mask; faces curated away are skipped) or, without a faceset, are found now; the
+swap itself is ``fs_merge.swap_video`` with any ``fs_merge.FaceModel`` (``fs_models.TorchFaceModel``,
+``fs_merge.OnnxFaceModel`` for ``.dfm`` files, or a third party's).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fs_align import Alignment, FaceType, MaskSource
+from fs_cli.errors import CliError
+from fs_faceset import Faceset
+from fs_merge import (
+    FaceModel,
+    FaceToSwap,
+    FrameReader,
+    MergeConfig,
+    OnnxFaceModel,
+    Segmenter,
+    VideoWriter,
+    swap_video,
+    write_image,
+)
+
+__all__ = [
+    "FRAMES_INFO_FILE",
+    "SwapSummary",
+    "faces_from_faceset",
+    "find_faces",
+    "load_face_model",
+    "open_dst",
+    "resolve_model",
+    "swap_video_from_faceset",
+    "xseg_segmenter",
+]
+
+FRAMES_INFO_FILE = "video.json"
+"""What `fs video frames` writes next to the frames: ``{"fps": ..., "audio": "audio.mkv" | null, ...}``."""
+
+ProgressFactory = Callable[[str, int | None], AbstractContextManager[Callable[[int], None]]]
+FacesByFrame = dict[int, list[FaceToSwap]]
+
+
+@dataclass(frozen=True)
+class SwapSummary:
+    """What :func:`swap_video_from_faceset` did."""
+
+    out: Path
+    frames_written: int
+    frames_with_faces: int
+    frames_failed: int
+    faces_from: str
+    problems: tuple[str, ...]
+
+
+def resolve_model(path: Path) -> Path:
+    """A model file: ``path`` itself, or the model a training folder holds (``model.safetensors``, ...)."""
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise CliError(f"--model {path}: no such file or training folder")
+    for name in ("model.safetensors", "model-ema.safetensors", "final.safetensors"):
+        if (path / name).is_file():
+            return path / name
+    found = sorted(path.glob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)
+    models = [p for p in found if "optim" not in p.name and "state" not in p.name and "backup" not in p.name]
+    if not models:
+        raise CliError(f"--model {path}: folder holds no model .safetensors (train one with `fs train`)")
+    return models[0]
+
+
+def load_face_model(
+    path: Path, device: str = "cpu", *, face_type: FaceType | str | None = None, batch_size: int = 16
+) -> FaceModel:
+    """A :class:`fs_merge.FaceModel` from a file: ``.dfm``/``.onnx`` through onnxruntime (``face_type`` default
+    whole_face), else an fs-models checkpoint (or training folder) through ``fs_models.TorchFaceModel``."""
+    file = resolve_model(path)
+    if file.suffix.lower() in (".dfm", ".onnx"):
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") else None
+        ft = face_type if face_type is not None else FaceType.WHOLE_FACE
+        return OnnxFaceModel(file, face_type=ft, providers=providers, batch_size=batch_size)
+    import fs_models
+
+    try:
+        model = fs_models.TorchFaceModel.load(file, device, batch_size)
+    except (fs_models.ModelError, OSError, ValueError) as exc:
+        raise CliError(f"--model {file}: not an fs model checkpoint ({exc})") from exc
+    if face_type is not None:
+        model.face_type = FaceType.parse(face_type)
+    return model
+
+
+def xseg_segmenter(xseg: Any, device: str | None = None) -> Segmenter:
+    """A :class:`fs_merge.Segmenter` over an XSeg net or checkpoint path (``fs_mask.predict_masks``)."""
+    from fs_mask import MaskError, load_xseg, predict_masks
+
+    if isinstance(xseg, (str, Path)):
+        try:
+            xseg = load_xseg(xseg)
+        except (MaskError, OSError, ValueError) as exc:
+            raise CliError(f"--xseg {xseg}: not an XSeg checkpoint ({exc})") from exc
+    net = xseg
+
+    def segment(faces: Any) -> Any:
+        return predict_masks(net, faces, device=device)
+
+    return segment
+
+
+def open_dst(dst: Path) -> tuple[FrameReader, Path | None]:
+    """The dst's :class:`fs_merge.FrameReader` and the file to copy audio from.
+
+    A video file is its own audio source. A folder (e.g. from `fs video frames`) takes its fps and audio from the
+    folder's ``video.json`` when there is one (else 25 fps, silent); it is never probed as a video.
+    """
+    if dst.is_dir():
+        info: dict[str, Any] = {}
+        if (dst / FRAMES_INFO_FILE).is_file():
+            try:
+                info = json.loads((dst / FRAMES_INFO_FILE).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise CliError(f"{dst / FRAMES_INFO_FILE}: not readable JSON ({exc})") from exc
+        audio = dst / str(info["audio"]) if info.get("audio") else None
+        fps = float(info.get("fps") or 25.0)
+        return FrameReader(dst, fps=fps), audio if audio is not None and audio.is_file() else None
+    if not dst.is_file():
+        raise CliError(f"{dst}: no such video or frames folder")
+    return FrameReader(dst), dst
+
+
+def faces_from_faceset(
+    faceset: Path | Faceset, source_name: str, *, all_faces: bool = False, masks: bool = True
+) -> FacesByFrame:
+    """Each frame's faces of the source ``source_name`` (a video's or frames folder's file name) in a faceset.
+
+    Args:
+        faceset: the faceset folder (or an open :class:`fs_faceset.Faceset`) written by extracting the dst.
+        source_name: the dst's name as the faces' ``source_path`` holds it (``Path(dst).name``).
+        all_faces: also the faces curated away (removed from the faceset but not yet compacted out).
+        masks: read each face's stored mask (``Face.mask``) for ``MaskSource.STORED``.
+
+    Returns:
+        ``{frame_index: [FaceToSwap, ...]}`` with frame-space landmarks, stored masks and face ids.
+    """
+    fs = faceset if isinstance(faceset, Faceset) else Faceset.open(faceset, include_removed=all_faces)
+    if isinstance(faceset, Faceset) and all_faces:
+        fs = Faceset.open(faceset.path, include_removed=True)
+    paths = fs.source_paths
+    rows = [i for i, p in enumerate(paths) if p == source_name or Path(p).name == source_name]
+    if not rows:
+        names = sorted(set(paths))[:5]
+        raise CliError(f"{fs.path}: no faces of {source_name} (its faces come from {names}); extract the dst into it")
+    frames = fs.column("frame_index", rows)
+    landmarks = fs.column("source_landmarks", rows)
+    ids = fs.ids
+    out: FacesByFrame = {}
+    for k, row in enumerate(rows):
+        mask, alignment = None, None
+        if masks:
+            face = fs[row]
+            if face.mask is not None:
+                mask, alignment = face.mask, Alignment(face.image_to_face, face.face_type, face.size)
+        record = FaceToSwap(landmarks[k], mask=mask, mask_alignment=alignment, id=ids[row])
+        out.setdefault(int(frames[k]), []).append(record)
+    return out
+
+
+def find_faces(dst: Path, *, jobs: int = 1, progress: ProgressFactory | None = None) -> FacesByFrame:
+    """Each frame's faces of a video or frames folder, found now (detect, track, landmarks, smooth)."""
+    import fs_detect
+    from fs_cli.pipeline.extract import extract_frames
+
+    settings = fs_detect.ExtractSettings(track=fs_detect.TrackMode.ALL)
+    out: FacesByFrame = {}
+    for _, r in extract_frames(dst, settings, jobs=jobs, frames_folder=True, progress=progress):
+        if r.faces:
+            out[r.index] = [FaceToSwap(f.landmarks, track=f.track_id) for f in r.faces]
+    return out
+
+
+def _ignore(n: int = 1) -> None:
+    del n
+
+
+class _NoProgress:
+    def __enter__(self) -> Callable[[int], None]:
+        return _ignore
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _no_progress(description: str, total: int | None) -> AbstractContextManager[Callable[[int], None]]:
+    return _NoProgress()
+
+
+def swap_video_from_faceset(
+    dst: Path,
+    faceset: Path | None,
+    model: FaceModel,
+    config: MergeConfig,
+    out: Path,
+    *,
+    all_faces: bool = False,
+    segmenter: Segmenter | None = None,
+    workers: int = 2,
+    batch_size: int = 16,
+    jobs: int = 1,
+    crf: int = 18,
+    preset: str = "medium",
+    label_visible: bool = True,
+    debug_dir: Path | None = None,
+    progress: ProgressFactory | None = None,
+) -> SwapSummary:
+    """Swap ``model``'s face into every frame of ``dst`` and write a labelled H.264 video with dst's audio.
+
+    Args:
+        dst: a video file or a folder of frames (`fs video frames`: fps and audio from its ``video.json``).
+        faceset: the dst's faceset (its faces of ``dst.name``; faces curated away are kept unless ``all_faces``);
+            ``None``: find the faces now (every face of every frame).
+        model: any :class:`fs_merge.FaceModel` (:func:`load_face_model`).
+        config: the :class:`fs_merge.MergeConfig` (``config.mask``: which masks; ``stored`` reads the faceset's).
+        out: the output video (.mp4, .mov, .mkv).
+        segmenter: for ``xseg`` in ``config.mask`` (aligned faces in, masks out).
+        workers, batch_size: merge threads; faces per model call.
+        jobs: processes for finding faces (without a faceset).
+        crf, preset, label_visible: :class:`fs_merge.VideoWriter` settings.
+        debug_dir: write every output frame here as a labelled PNG.
+        progress: ``progress(description, total)`` -> context manager yielding ``advance(n)`` (``Ui.progress``).
+
+    Raises:
+        CliError: no such dst, no faces to swap, or every frame failing to merge.
+    """
+    reader, audio = open_dst(dst)
+    if faceset is not None:
+        faces = faces_from_faceset(faceset, dst.name, all_faces=all_faces, masks=_needs_stored(config))
+        if _needs_stored(config) and not any(f.mask is not None for fs in faces.values() for f in fs):
+            raise CliError(
+                f"{faceset}: no face has a stored mask for mask 'stored' (`fs mask apply` or `fs mask hull`)"
+            )
+        how = f"faceset {faceset}" + (" (all faces)" if all_faces else "")
+    else:
+        faces, how = find_faces(dst, jobs=jobs, progress=progress), "faces found now"
+    if not faces:
+        raise CliError(f"{dst}: no faces to swap ({how})")
+    writer = VideoWriter(out, reader.fps, crf=crf, preset=preset, audio_from=audio, label_visible=label_visible)
+    on_frame = None
+    if debug_dir is not None:
+        debug_dir.mkdir(parents=True, exist_ok=True)
+
+        def on_frame(index: int, image: np.ndarray) -> None:  # type: ignore[type-arg]
+            write_image(debug_dir / f"{index:06d}.png", image)
+
+    with (progress or _no_progress)("merge", reader.num_frames) as advance:
+        result = swap_video(
+            reader,
+            writer,
+            faces,
+            model,
+            config,
+            segmenter=segmenter,
+            workers=workers,
+            batch_size=batch_size,
+            progress=lambda done, total: advance(1),
+            on_frame=on_frame,
+        )
+    summary = SwapSummary(out, result.frames_written, len(faces), result.frames_failed, how, result.problems)
+    if result.frames_failed and result.frames_failed >= len(faces):
+        first = result.problems[0] if result.problems else "unknown"
+        raise CliError(f"every frame with faces failed to merge: {first}")
+    return summary
+
+
+def _needs_stored(config: MergeConfig) -> bool:
+    return MaskSource.STORED in config.mask
