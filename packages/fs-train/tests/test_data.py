@@ -7,11 +7,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import torch
 
 from fs_align.testing import artifact_dir
 from fs_faceset import Faceset, FacesetWriter
-from fs_train import AugmentConfig, LossConfig, MaskSource, PairSampler, open_pair
+from fs_align import MaskSource
+from fs_train import AugmentConfig, LossConfig, PairSampler, open_pair
 from fs_train._loader import BatchLoader
 from fs_train.losses import dssim
 
@@ -68,7 +70,7 @@ def test_stored_masks_win_over_the_hull(facesets, tmp_path: Path) -> None:  # ty
         for i in range(len(src)):
             w.add(dataclasses.replace(src[i], mask=box, id=None))
     plain = AugmentConfig(random_warp=False, rotation=0, scale=0, shift=0, flip_src=False, flip_dst=False)
-    for source, expect_box in ((MaskSource.STORED_OR_HULL, True), (MaskSource.HULL, False)):
+    for source, expect_box in (((MaskSource.STORED, MaskSource.HULL), True), ((MaskSource.HULL,), False)):
         sources = open_pair(tmp_path / "masked", facesets[1], LossConfig(mask_source=source))
         arrays = PairSampler(sources, plain, 64, 2, 0).make(0)
         assert np.array_equal(arrays["src_mask"][0], box) is expect_box
@@ -102,3 +104,16 @@ def test_dssim_matches_its_definition() -> None:
     d = dssim(a, b, 5)
     assert d.shape == (2,) and bool(torch.all((d > 0.01) & (d < 0.5)))
     assert dssim(a, 1 - a, 5).mean() > d.mean()
+
+
+def test_mask_chain_is_fs_align_mask_source() -> None:
+    from fs_train import ConfigError, parse_mask_chain
+
+    assert LossConfig().mask_source == (MaskSource.STORED, MaskSource.HULL)
+    assert parse_mask_chain("stored_or_hull") == (MaskSource.STORED, MaskSource.HULL)  # v0.1 config files
+    assert parse_mask_chain("hull") == (MaskSource.HULL,)
+    assert parse_mask_chain(["stored"]) == (MaskSource.STORED,)
+    assert LossConfig.from_dict(LossConfig(mask_source="hull").to_dict()).mask_source == (MaskSource.HULL,)
+    for bad in ("learned-prd", "stored,stored", "", "xseg"):
+        with pytest.raises(ConfigError, match="mask_source"):
+            parse_mask_chain(bad)

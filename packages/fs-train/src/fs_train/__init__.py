@@ -10,12 +10,12 @@ from fs_train.config import (
     AugmentConfig,
     ClipMode,
     LossConfig,
-    MaskSource,
     OptimConfig,
     OptimizerName,
     Precision,
     Schedule,
     TrainConfig,
+    parse_mask_chain,
 )
 from fs_train.data import Batch, FaceSource, PairSampler, open_pair
 from fs_train.errors import CheckpointError, ConfigError, DataError, DivergedError, TrainError
@@ -42,7 +42,6 @@ __all__ = [
     "FitResult",
     "LRDropout",
     "LossConfig",
-    "MaskSource",
     "MetricsLog",
     "OptimConfig",
     "OptimizerName",
@@ -63,6 +62,7 @@ __all__ = [
     "loss_plot",
     "lr_factor",
     "open_pair",
+    "parse_mask_chain",
     "preview_grid",
     "reconstruction_losses",
     "resolve_precision",

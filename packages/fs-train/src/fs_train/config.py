@@ -17,14 +17,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from fs_align import parse_enum
+from fs_align import MaskSource, parse_enum
 from fs_train.errors import ConfigError
 
 __all__ = [
     "AugmentConfig",
     "ClipMode",
     "LossConfig",
-    "MaskSource",
+    "TRAIN_MASK_SOURCES",
+    "parse_mask_chain",
     "OptimConfig",
     "OptimizerName",
     "Precision",
@@ -73,15 +74,36 @@ class Precision(str, enum.Enum):
     """float16 autocast with a dynamic GradScaler."""
 
 
-class MaskSource(str, enum.Enum):
-    """Where each face's training mask comes from."""
+_MASK_CHAINS = {
+    "stored_or_hull": (MaskSource.STORED, MaskSource.HULL),
+    "stored": (MaskSource.STORED,),
+    "hull": (MaskSource.HULL,),
+}
+TRAIN_MASK_SOURCES = (MaskSource.STORED, MaskSource.HULL)
+"""The ``fs_align.MaskSource`` values a training mask chain may hold."""
 
-    STORED_OR_HULL = "stored_or_hull"
-    """The mask stored in the faceset when the face has one, else the landmark hull (fs-mask)."""
-    STORED = "stored"
-    """Only stored masks; a face without one is an error before training starts."""
-    HULL = "hull"
-    """Always the landmark hull, ignoring stored masks."""
+
+def parse_mask_chain(value: Any) -> tuple[MaskSource, ...]:
+    """A training mask chain: ``fs_align.MaskSource`` values, the first one a face has wins.
+
+    Accepts a sequence of sources (or their names), ``"stored,hull"``, or v0.1's names ``"stored_or_hull"``,
+    ``"stored"`` and ``"hull"``. Only ``stored`` (the faceset's mask) and ``hull`` (fs-mask's extended landmark
+    hull, which every face has) can train.
+    """
+    if isinstance(value, str):
+        key = value.strip().lower()
+        if key in _MASK_CHAINS:
+            return _MASK_CHAINS[key]
+        value = [v for v in key.replace(">", ",").split(",") if v.strip()]
+    if isinstance(value, MaskSource):
+        value = (value,)
+    chain = tuple(parse_enum(MaskSource, v, "mask_source: unknown value", ConfigError) for v in value)
+    bad = [m.value for m in chain if m not in TRAIN_MASK_SOURCES]
+    if not chain or bad or len(set(chain)) != len(chain):
+        raise ConfigError(
+            f"mask_source: {value!r} is not a chain of distinct sources from {[m.value for m in TRAIN_MASK_SOURCES]}"
+        )
+    return chain
 
 
 def _coerce(cls: type[enum.Enum], value: Any, name: str) -> Any:
@@ -120,7 +142,7 @@ class _Base:
             elif isinstance(v, Mapping):
                 v = dict(v)
             elif isinstance(v, tuple):
-                v = list(v)
+                v = [x.value if isinstance(x, enum.Enum) else x for x in v]
             out[f.name] = v
         return out
 
@@ -206,7 +228,8 @@ class LossConfig(_Base):
         mse_weight: weight of the pixel MSE (DFL: 10).
         two_window_from: resolution from which the two-window DSSIM is used (DFL: 256).
         masked: multiply prediction and target by the (blurred) face mask before the image terms.
-        mask_source: where face masks come from (:class:`MaskSource`).
+        mask_source: where face masks come from: a chain of ``fs_align.MaskSource`` values, the first one a face
+            has wins (default stored mask, else the landmark hull); see :func:`parse_mask_chain`.
         mask_weight: weight of the MSE between the predicted and the target mask (DFL: 10; 0 off).
         eyes_mouth_weight: L1 weight inside the eyes/mouth region mask (DFL's priority: 300; 0 off).
         gan_power: weight of the generator's GAN loss (0 off; DFL typical 0.1). Adds a U-Net PatchGAN
@@ -221,7 +244,7 @@ class LossConfig(_Base):
     mse_weight: float = 10.0
     two_window_from: int = 256
     masked: bool = True
-    mask_source: MaskSource = MaskSource.STORED_OR_HULL
+    mask_source: tuple[MaskSource, ...] = (MaskSource.STORED, MaskSource.HULL)
     mask_weight: float = 10.0
     eyes_mouth_weight: float = 0.0
     gan_power: float = 0.0
@@ -232,6 +255,7 @@ class LossConfig(_Base):
 
     def __post_init__(self) -> None:
         self._enums()
+        object.__setattr__(self, "mask_source", parse_mask_chain(self.mask_source))
         for name in ("dssim_weight", "mse_weight", "mask_weight", "eyes_mouth_weight", "gan_power"):
             v = getattr(self, name)
             _check(_num(v) and v >= 0, name, "a finite number >= 0", v)
@@ -258,7 +282,7 @@ class LossConfig(_Base):
     @property
     def needs_stored_masks(self) -> bool:
         """Whether every face must carry a stored mask."""
-        return self.mask_source is MaskSource.STORED and (self.masked or self.mask_weight > 0)
+        return MaskSource.HULL not in self.mask_source and (self.masked or self.mask_weight > 0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,10 +18,10 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from fs_align import estimate_pose
+from fs_align import MaskSource, estimate_pose
 from fs_faceset import Faceset, FacesetError
 from fs_train._augment import SideSpec, augment_sample
-from fs_train.config import AugmentConfig, LossConfig, MaskSource
+from fs_train.config import AugmentConfig, LossConfig
 from fs_train.errors import DataError
 
 __all__ = ["Batch", "BatchArrays", "FaceSource", "PairSampler", "open_pair"]
@@ -42,7 +42,9 @@ class FaceSource:
         DataError: the faceset cannot be opened, is empty, or lacks required masks.
     """
 
-    def __init__(self, path: str | Path, *, mask_source: MaskSource, need_masks: bool, name: str) -> None:
+    def __init__(
+        self, path: str | Path, *, mask_source: tuple[MaskSource, ...], need_masks: bool, name: str
+    ) -> None:
         self.path = Path(path)
         self.name = name
         try:
@@ -60,25 +62,24 @@ class FaceSource:
         self.landmarks = np.ascontiguousarray(self.faceset.landmarks(), dtype=np.float32)
         self.mask_index = np.full(n, -1, dtype=np.int64)
         self.masks = np.zeros((0, self.size, self.size), dtype=np.uint8)
-        if need_masks and mask_source is not MaskSource.HULL:
-            self._read_masks(mask_source)
+        if need_masks and MaskSource.STORED in mask_source:
+            self._read_masks(hull_fallback=MaskSource.HULL in mask_source)
 
     def __len__(self) -> int:
         return len(self.faceset)
 
-    def _read_masks(self, mask_source: MaskSource) -> None:
+    def _read_masks(self, hull_fallback: bool) -> None:
         stored: list[npt.NDArray[np.uint8]] = []
-        for i in range(len(self.faceset)):
-            mask = self.faceset[i].mask
+        for i, mask in enumerate(self.faceset.masks()):
             if mask is not None:
                 self.mask_index[i] = len(stored)
-                stored.append(mask)
+                stored.append(np.asarray(np.clip(mask * 255.0 + 0.5, 0, 255), dtype=np.uint8))
         missing = int((self.mask_index < 0).sum())
-        if mask_source is MaskSource.STORED and missing:
+        if not hull_fallback and missing:
             raise DataError(
                 f"{self.name} faceset {self.path}: {missing} of {len(self.faceset)} faces have no stored mask, "
-                "but the loss asks for stored masks (mask_source='stored'); add masks (fs-mask) or use "
-                "mask_source='stored_or_hull'"
+                "but the loss asks for stored masks only (mask_source='stored'); add masks (fs mask apply) or "
+                "use mask_source='stored,hull'"
             )
         if stored:
             self.masks = np.stack(stored)
