@@ -76,10 +76,10 @@ def test_mask_apply_in_place_then_merge_uses_the_stored_masks(
 ) -> None:
     import torch
 
-    from fs_mask import XSegConfig, create_segmenter, save_checkpoint
+    from fs_mask import XSegConfig, XSegNet, save_checkpoint
 
     torch.manual_seed(0)
-    ckpt = save_checkpoint(tmp_path / "xseg.safetensors", create_segmenter("xseg", XSegConfig(32, 4, 2, 16)))
+    ckpt = save_checkpoint(tmp_path / "xseg.safetensors", XSegNet(XSegConfig(32, 4, 2, 16)))
     faces = shutil.copytree(clip_faces, tmp_path / "faces")
     result = fs("merge", clip, "--model", tiny_model, "--faceset", faces, "-o", tmp_path / "x.mp4", "--mask", "stored")
     assert result.exit_code == 1 and "no face has a stored mask" in result.output

@@ -14,7 +14,6 @@ import statistics
 import time
 from pathlib import Path
 
-import pytest
 import torch
 
 from fs_train import TrainConfig, Trainer
@@ -30,7 +29,9 @@ VARIANTS = {
     "bf16 + channels_last, no swap pass (new default)": {"precision": "auto", "channels_last": True, "swap": False},
 }
 if os.environ.get("FS_BENCH_COMPILE"):
-    VARIANTS["new default + torch.compile"] = {"precision": "auto", "channels_last": True, "swap": False, "compile": True}
+    VARIANTS["new default + torch.compile"] = {
+        "precision": "auto", "channels_last": True, "swap": False, "compile": True,
+    }  # fmt: skip
 
 
 def _trainer(faces: tuple[Path, Path], out: Path, v: dict[str, object]) -> Trainer:
@@ -68,5 +69,3 @@ def test_training_speed_side_by_side(facesets128: tuple[Path, Path], tmp_path: P
     for t in trainers.values():
         t.close()
     assert all(statistics.median(r) > 0 for r in rates.values())
-
-

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from fs_align import MaskSource
 from fs_align.testing import artifact_dir
 from fs_faceset import Faceset, FacesetWriter
-from fs_align import MaskSource
 from fs_train import AugmentConfig, LossConfig, PairSampler, open_pair
 from fs_train._loader import BatchLoader
 from fs_train.losses import dssim

@@ -6,13 +6,19 @@ import json
 import subprocess
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
 
+from fs_align import FaceType, assets, atomic_write
+from fs_cli._cmd_eval import NOTES, likeness_line
+from fs_cli._cmd_train import run_training
 from fs_cli._ui import ConfigOpt, JsonOpt, Ui
 from fs_cli.errors import CliError
+
+if TYPE_CHECKING:
+    from fs_train import Preset
 
 DEMO_ASSETS = ("yunet", "dlib68", "sface", "video-franck", "video-cap12")
 
@@ -62,12 +68,19 @@ def register(app: typer.Typer) -> None:
     def demo_cmd(
         ctx: typer.Context,
         out: Annotated[Path, typer.Option("-o", "--out", help="Where everything goes.")] = Path("demo-out"),
-        minutes: Annotated[float, typer.Option(min=0.1, help="Training time budget in minutes.")] = 5.0,
+        minutes: Annotated[
+            float, typer.Option(min=0.1, help="Training time budget in minutes (the whole demo takes ~2 more).")
+        ] = 7.5,
+        preset: Annotated[
+            str | None, typer.Option(help="Training recipe (fs_train.PRESETS): default cpu, gpu with CUDA.")
+        ] = None,
         src_frames: Annotated[int, typer.Option(min=8, help="src faces to extract (spread over franck.mp4).")] = 300,
         dst_frames: Annotated[int, typer.Option(min=8, help="Length of the dst clip (first frames of cap12).")] = 125,
-        resolution: Annotated[int, typer.Option(min=32, help="Model resolution (multiple of 16).")] = 64,
-        dims: Annotated[int, typer.Option(min=8, help="Model width (e_dims = d_dims; ae_dims = 2x).")] = 32,
-        batch: Annotated[int, typer.Option(min=1, help="Training batch size.")] = 8,
+        resolution: Annotated[int | None, typer.Option(min=32, help="Override the preset's model resolution.")] = None,
+        dims: Annotated[
+            int | None, typer.Option(min=8, help="Override the preset's width (e_dims = d_dims; ae_dims = 2x).")
+        ] = None,
+        batch: Annotated[int | None, typer.Option(min=1, help="Override the preset's batch size.")] = None,
         device: Annotated[str, typer.Option(help="auto (CUDA if present), cpu, cuda.")] = "auto",
         jobs: Annotated[int, typer.Option(min=1, help="Extraction processes.")] = 2,
         config: ConfigOpt = None,
@@ -76,7 +89,8 @@ def register(app: typer.Typer) -> None:
         """Run the main job: fetch weights and demo videos, extract, train (bounded time), merge, evaluate.
 
         Writes OUT/swap.mp4 (franck's face on cap12's clip, labelled synthetic), OUT/side_by_side.png,
-        training previews under OUT/model, and OUT/eval.json. About minutes + 2 on two CPU cores.
+        training previews under OUT/model, and OUT/eval.json, and says whether the swap reached likeness
+        (`fs eval`'s definition). About 10 minutes on two CPU cores.
 
         Examples:
 
@@ -84,89 +98,43 @@ def register(app: typer.Typer) -> None:
 
             fs demo --minutes 2 --out /tmp/demo
 
-            fs demo --device cuda --minutes 20 --resolution 128 --dims 64
+            fs demo --device cuda --minutes 20
         """
-        import fs_detect
-        from fs_align import assets
-        from fs_cli._cmd_train import build_train_config, run_training
-        from fs_cli._eval import evaluate
-        from fs_cli._swap import FaceSwapper, MaskMode, frame_faces, load_swap_model
-        from fs_cli.pipeline import extract_to_faceset
+        from fs_cli.pipeline import DEMO_MERGE, evaluate, likeness, load_face_model, swap_video_from_faceset
+        from fs_merge import MergeConfig
 
         ui = Ui(ctx, json_output=json_output)
         t0 = time.perf_counter()
-        times: dict[str, float] = {}
+        dev = "cuda" if device == "auto" and _cuda() else ("cpu" if device == "auto" else device)
+        recipe = _recipe(preset or ("gpu" if dev.startswith("cuda") else "cpu"))
         if out.exists() and any(p.name in ("src_faces", "dst_faces") for p in out.iterdir()):
             raise CliError(f"-o {out}: holds an earlier demo; remove it or pick another --out")
         out.mkdir(parents=True, exist_ok=True)
+        times: dict[str, float] = {}
         ui.note("1/6 fetching weights and demo videos")
-        paths = {}
-        with ui.progress("assets", len(DEMO_ASSETS)) as advance:
-            for name in DEMO_ASSETS:
-                paths[name] = assets.ensure_asset(name)
-                advance(1)
+        paths = _fetch(ui)
         times["fetch"] = time.perf_counter() - t0
 
-        ui.note("2/6 extracting faces (src: franck.mp4, dst: cap12)")
+        ui.note(f"2/6 extracting faces (src: franck.mp4, dst: cap12), {recipe.face_type.value} crops")
         t = time.perf_counter()
-        from fs_merge import FrameReader
-
-        franck = paths["video-franck"]
-        every = max(1, FrameReader(franck).num_frames // src_frames)
-        largest = fs_detect.ExtractSettings(track=fs_detect.TrackMode.LARGEST, size=max(resolution, 64))
+        size = max(resolution or recipe.resolution, 64)
         dst_clip = trim_video(paths["video-cap12"], out / "dst.mp4", dst_frames)
-        s_src = extract_to_faceset(
-            franck, out / "src_faces", largest, every=every, jobs=jobs, max_frames=src_frames, progress=ui.progress
-        )
-        s_dst = extract_to_faceset(dst_clip, out / "dst_faces", largest, jobs=jobs, progress=ui.progress)
+        counts = _extract(paths["video-franck"], dst_clip, out, recipe.face_type, size, src_frames, jobs, ui)
         times["extract"] = time.perf_counter() - t
 
-        ui.note(f"3/6 training for {minutes:g} min")
+        ui.note(f"3/6 training preset {recipe.name!r} for {minutes:g} min")
         t = time.perf_counter()
-        values: dict[str, Any] = {
-            "src": str(out / "src_faces"),
-            "dst": str(out / "dst_faces"),
-            "out_dir": str(out / "model"),
-            "model": "df",
-            "model_config": {
-                "resolution": resolution,
-                "ae_dims": 2 * dims,
-                "e_dims": dims,
-                "d_dims": dims,
-                "d_mask_dims": max(8, dims // 2),
-                "face_type": "whole_face",
-            },
-            "batch_size": batch,
-            "steps": 1_000_000,
-            "time_budget_s": minutes * 60.0,
-            "device": device,
-            "save_every": 0,
-            "preview_every": 200,
-            "optim": {"lr": 2e-4},
-        }
-        train_result = run_training(build_train_config(values, {}), ui)
+        train_cfg = _train_config(recipe, out, minutes, resolution, dims, batch, device)
+        train_result = run_training(train_cfg, ui)
         times["train"] = time.perf_counter() - t
 
         ui.note("4/6 merging onto the dst clip")
         t = time.perf_counter()
-        from fs_merge import MergeConfig, VideoWriter, merge_video
-
-        dev = "cuda" if device == "auto" and _cuda() else ("cpu" if device == "auto" else device)
-        net = load_swap_model(out / "model", dev)
-        cfg = MergeConfig.from_dict(
-            {"mode": "overlay", "color_transfer": "rct", "erode_px": 2, "feather_px": 6, "allow_partial": True}
+        model = load_face_model(out / "model", dev)
+        merge_cfg = MergeConfig.from_dict(DEMO_MERGE)
+        merged = swap_video_from_faceset(
+            dst_clip, out / "dst_faces", model, merge_cfg, out / "swap.mp4", progress=ui.progress
         )
-        swapper = FaceSwapper(net, cfg, MaskMode.LEARNED_PRD_HULL, device=dev)
-        faces, _ = frame_faces(dst_clip, out / "dst_faces", max_frames=None, jobs=1, progress=ui.progress)
-        reader = FrameReader(dst_clip)
-        writer = VideoWriter(out / "swap.mp4", reader.fps, audio_from=dst_clip)
-
-        def process(frame: Any) -> Any:
-            here = faces.get(frame.index, [])
-            return swapper(frame.image, here) if here else frame.image
-
-        with ui.progress("merge", reader.num_frames) as advance:
-            merged = merge_video(reader, writer, process, workers=2, progress=lambda d, n: advance(1))
         times["merge"] = time.perf_counter() - t
 
         ui.note("5/6 side-by-side picture")
@@ -174,45 +142,93 @@ def register(app: typer.Typer) -> None:
 
         ui.note("6/6 evaluating")
         t = time.perf_counter()
-        scores = evaluate(
-            out / "swap.mp4",
-            dst_clip,
-            out / "src_faces",
-            model=net,
-            dst_faceset=out / "dst_faces",
-            max_frames=50,
-            progress=ui.progress,
-        )
+        scores = evaluate(out / "swap.mp4", dst_clip, out / "src_faces", max_frames=50, progress=ui.progress)
+        verdict = likeness(scores)
         times["eval"] = time.perf_counter() - t
         times["total"] = time.perf_counter() - t0
         report = {
             "out": str(out),
             "swap": str(out / "swap.mp4"),
             "side_by_side": str(out / "side_by_side.png"),
-            "src_faces": s_src.faces,
-            "dst_faces": s_dst.faces,
+            "preset": recipe.name,
+            **counts,
             "frames_merged": merged.frames_written,
             "training": train_result,
             "eval": scores,
+            "likeness": {"reached": verdict.reached, "failed": verdict.failed()},
             "seconds": {k: round(v, 1) for k, v in times.items()},
         }
-        (out / "eval.json").write_text(json.dumps(report, indent=2, default=str))
-        from fs_cli._cmd_eval import NOTES
+        atomic_write(out / "eval.json", json.dumps(report, indent=2, default=str).encode())
+        _print_report(ui, scores, verdict, times)
+        ui.result(report, f"{likeness_line(verdict)}\ndone in {times['total'] / 60:.1f} min: {out / 'swap.mp4'}, "
+                          f"{out / 'side_by_side.png'}")  # fmt: skip
 
-        ui.table(
-            "fs demo: eval",
-            ["metric", "value", "meaning"],
-            [
-                [
-                    k,
-                    v if not isinstance(v, dict) else json.dumps({a: round(b, 2) for a, b in v.items()}),
-                    NOTES.get(k, ""),
-                ]
-                for k, v in scores.items()
-            ],
-        )
-        ui.table("fs demo: time (s)", ["stage", "seconds"], [[k, f"{v:.1f}"] for k, v in times.items()])
-        ui.result(report, f"done in {times['total'] / 60:.1f} min: {out / 'swap.mp4'}, {out / 'side_by_side.png'}")
+
+def _recipe(name: str) -> Preset:
+    from fs_train import ConfigError as TrainConfigError
+    from fs_train import get_preset
+
+    try:
+        return get_preset(name)
+    except TrainConfigError as exc:
+        raise CliError(f"--preset: {exc}") from exc
+
+
+def _fetch(ui: Ui) -> dict[str, Path]:
+    paths = {}
+    with ui.progress("assets", len(DEMO_ASSETS)) as advance:
+        for name in DEMO_ASSETS:
+            paths[name] = assets.ensure_asset(name)
+            advance(1)
+    return paths
+
+
+def _extract(
+    franck: Path, dst_clip: Path, out: Path, face_type: FaceType, size: int, src_frames: int, jobs: int, ui: Ui
+) -> dict[str, int]:
+    """Extract the src faces (spread over franck.mp4) and every dst frame's face into two facesets."""
+    import fs_detect
+    from fs_cli.pipeline import extract_to_faceset
+    from fs_merge import FrameReader
+
+    every = max(1, FrameReader(franck).num_frames // src_frames)
+    largest = fs_detect.ExtractSettings(track=fs_detect.TrackMode.LARGEST, size=size, face_type=face_type)
+    src = extract_to_faceset(
+        franck, out / "src_faces", largest, every=every, jobs=jobs, max_frames=src_frames, progress=ui.progress
+    )
+    dst = extract_to_faceset(dst_clip, out / "dst_faces", largest, jobs=jobs, progress=ui.progress)
+    return {"src_faces": src.faces, "dst_faces": dst.faces}
+
+
+def _train_config(
+    recipe: Preset, out: Path, minutes: float, resolution: int | None, dims: int | None, batch: int | None, device: str
+) -> Any:
+    from fs_train import ConfigError as TrainConfigError
+
+    model_config: dict[str, Any] = {}
+    if resolution is not None:
+        model_config["resolution"] = resolution
+    if dims is not None:
+        model_config |= {"ae_dims": 2 * dims, "e_dims": dims, "d_dims": dims, "d_mask_dims": max(8, dims // 2)}
+    overrides: dict[str, Any] = {"model_config": model_config, "steps": 10_000_000, "time_budget_s": minutes * 60.0,
+                                 "device": device, "save_every": 0, "preview_every": 200}  # fmt: skip
+    if batch is not None:
+        overrides["batch_size"] = batch
+    try:
+        return recipe.config(out / "src_faces", out / "dst_faces", out / "model", **overrides)
+    except TrainConfigError as exc:
+        raise CliError(f"preset {recipe.name!r}: {exc}") from exc
+
+
+def _print_report(ui: Ui, scores: dict[str, Any], verdict: Any, times: dict[str, float]) -> None:
+    rows = []
+    for k, v in scores.items():
+        shown = json.dumps({a: round(b, 2) for a, b in v.items()}) if isinstance(v, dict) else v
+        rows.append([k, shown, NOTES.get(k, "")])
+    ui.table("fs demo: eval", ["metric", "value", "meaning"], rows)
+    checks = [[n, f"{v:.3g}", lim, "yes" if ok else "NO"] for n, v, lim, ok in verdict.checks]
+    ui.table("fs demo: likeness", ["check", "value", "needs", "passed"], checks)
+    ui.table("fs demo: time (s)", ["stage", "seconds"], [[k, f"{v:.1f}"] for k, v in times.items()])
 
 
 def _cuda() -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,7 +20,16 @@ NOTES = {
     "jitter_dst": "the same for the dst faces",
     "ssim_src_src": "model reconstruction SSIM of src faces",
     "ssim_dst_dst": "model reconstruction SSIM of dst faces",
+    "src_wins": "fraction of frames where the swap is nearer src than dst",
+    "detail_ratio_swap_vs_dst": "fine detail kept (Laplacian variance, inner face, swap / dst)",
 }
+
+
+def likeness_line(verdict: Any) -> str:
+    """One plain sentence on a :class:`fs_cli.pipeline.LikenessVerdict`."""
+    if verdict.reached:
+        return "likeness reached: the swap looks like src, keeps dst's detail, expression and pose"
+    return "likeness NOT reached: " + "; ".join(verdict.failed())
 
 
 def register(app: typer.Typer) -> None:
@@ -46,8 +55,8 @@ def register(app: typer.Typer) -> None:
 
             fs eval swap.mp4 --dst dst.mp4 --src src_faces --model model_dir --dst-faceset dst_faces --json
         """
-        from fs_cli._eval import evaluate
         from fs_cli._swap import load_swap_model
+        from fs_cli.pipeline import evaluate, likeness
 
         ui = Ui(ctx, json_output=json_output)
         for name, p in (("SWAP", swap), ("--dst", dst)):
@@ -60,4 +69,6 @@ def register(app: typer.Typer) -> None:
             shown = ", ".join(f"{a} {b:.2f}" for a, b in v.items()) if isinstance(v, dict) else v
             rows.append([k, shown, NOTES.get(k, "")])
         ui.table(f"eval {swap}", ["metric", "value", "meaning"], rows)
-        ui.result(data)
+        verdict = likeness(data)
+        data["likeness"] = verdict.reached
+        ui.result(data, likeness_line(verdict))

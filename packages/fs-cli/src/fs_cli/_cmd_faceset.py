@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import shutil
 from collections import Counter
@@ -53,28 +52,6 @@ class SortKey(str, enum.Enum):
     FINAL = "final"
 
 
-def embeddings_of(fs: Any, ui: Ui | None = None) -> npt.NDArray[np.float32]:
-    """The faces' identity embeddings: stored ones, else SFace on each aligned face (via its five points)."""
-    import fs_align
-    import fs_detect
-
-    if len(fs) == 0:
-        return np.zeros((0, 128), np.float32)
-    first = fs[0].embedding
-    if first is not None and all(f.embedding is not None for f in fs):
-        return np.stack([np.asarray(f.embedding, np.float32) for f in fs])
-    embedder = fs_detect.load_embedder("sface")
-    rows = []
-    bar = ui.progress("embed", len(fs)) if ui is not None else contextlib.nullcontext(lambda n: None)
-    with bar as advance:
-        for face in fs:
-            pts5 = fs_align.five_point_from_68(face.landmarks)
-            crop = fs_detect.align_five_point(np.asarray(face.image), pts5)
-            rows.append(embedder.embed(crop[None])[0])
-            advance(1)
-    return np.stack(rows).astype(np.float32)
-
-
 def sort_order(fs: Any, key: SortKey, target: int, ui: Ui | None = None) -> npt.NDArray[np.int64]:
     """Positions of the faces in the order of ``key`` (fs_faceset.sort)."""
     from fs_faceset import sort
@@ -95,7 +72,9 @@ def sort_order(fs: Any, key: SortKey, target: int, ui: Ui | None = None) -> npt.
     if key in simple:
         return np.asarray(simple[key](fs), np.int64)
     if key is SortKey.FACE:
-        return np.asarray(sort.by_embedding(embeddings_of(fs, ui)), np.int64)
+        from fs_cli.pipeline import faceset_embeddings
+
+        return np.asarray(sort.by_embedding(faceset_embeddings(fs, ui.progress)), np.int64)
     return np.asarray(sort.final(fs, target), np.int64)
 
 

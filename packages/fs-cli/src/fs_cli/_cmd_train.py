@@ -63,6 +63,10 @@ def register(app: typer.Typer) -> None:
         dst: Annotated[Path, typer.Option(help="dst faceset (the faces to replace).")],
         out: Annotated[Path, typer.Option("-o", "--out", help="Training folder: checkpoints, previews, metrics.")],
         model: Annotated[str, typer.Option(help="fs-models name: df, liae, quick96, original, h64, h128.")] = "df",
+        preset: Annotated[
+            str | None,
+            typer.Option(help="Start from a recipe (fs_train.PRESETS: cpu, gpu, v0.1); flags you give override it."),
+        ] = None,
         resolution: Annotated[
             int | None, typer.Option(min=16, help="Model resolution (default: the preset's).")
         ] = None,
@@ -76,7 +80,17 @@ def register(app: typer.Typer) -> None:
         lr: Annotated[float, typer.Option(min=0.0, help="Peak learning rate.")] = 5e-5,
         lr_schedule: Annotated[str, typer.Option(help="constant or cosine (after --warmup).")] = "constant",
         warmup: Annotated[int, typer.Option(min=0, help="Linear LR warmup steps.")] = 0,
-        amp: Annotated[str, typer.Option(help="Mixed precision: none (fp32), bf16, fp16.")] = "none",
+        amp: Annotated[
+            str,
+            typer.Option(help="Precision: auto (bf16 where the CPU/GPU has it, else fp32), none (fp32), bf16, fp16."),
+        ] = "auto",
+        channels_last: Annotated[bool, typer.Option(help="NHWC memory layout (faster convolutions).")] = True,
+        compile_model: Annotated[
+            bool, typer.Option("--compile/--no-compile", help="torch.compile the training forward (GPUs, long runs).")
+        ] = False,
+        profile: Annotated[
+            int, typer.Option(min=0, help="Only time N training steps and show where the time goes; saves nothing.")
+        ] = 0,
         device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
         seed: Annotated[int, typer.Option(min=0, help="Seed of weights, sampling and augmentation.")] = 0,
         workers: Annotated[int, typer.Option(min=0, help="Sample-generator processes.")] = 0,
@@ -102,6 +116,8 @@ def register(app: typer.Typer) -> None:
             fs train --src A --dst B -o m --steps 100000 --batch 16 --accumulate 2 --lr-schedule cosine --amp bf16
 
             fs train --src A --dst B -o m --config train.toml --minutes 30
+
+            fs train --src A --dst B -o m --preset cpu --minutes 8 --profile 10
         """
         ui = Ui(ctx, json_output=json_output)
         rank = int(os.environ.get("RANK", "0"))
@@ -110,9 +126,9 @@ def register(app: typer.Typer) -> None:
         for side, path in (("--src", src), ("--dst", dst)):
             if not (path / "index.json").is_file():
                 raise CliError(f"{side} {path}: not a faceset (no index.json)")
-        precision = {"none": "fp32", "fp32": "fp32", "bf16": "bf16", "fp16": "fp16"}.get(amp.lower())
+        precision = {"auto": "auto", "none": "fp32", "fp32": "fp32", "bf16": "bf16", "fp16": "fp16"}.get(amp.lower())
         if precision is None:
-            raise CliError(f"--amp: expected none, bf16 or fp16, got {amp!r}")
+            raise CliError(f"--amp: expected auto, none, bf16 or fp16, got {amp!r}")
         import fs_models
 
         try:
@@ -140,11 +156,72 @@ def register(app: typer.Typer) -> None:
             "preview_every": preview_every,
             "resume": resume,
             "pretrain": pretrain,
+            "channels_last": channels_last,
+            "compile": compile_model,
             "optim": {"lr": lr, "schedule": lr_schedule, "warmup_steps": warmup},
         }
+        if preset is not None:
+            values = _over_preset(ctx, preset, values)
         cfg = build_train_config(values, ctx.meta.get("fs.config_sections", {}))
+        if profile:
+            _profile(cfg, profile, ui)
+            return
         result = run_training(cfg, ui)
         ui.result(result, f"trained to step {result.get('step')} in {result.get('seconds', 0):.0f} s -> {out}")
+
+
+_FLAG_FIELDS = {
+    "model": ("model",), "batch": ("batch_size",), "accumulate": ("accum_steps",), "amp": ("precision",),
+    "channels_last": ("channels_last",), "compile_model": ("compile",), "lr": ("optim", "lr"),
+    "lr_schedule": ("optim", "schedule"), "warmup": ("optim", "warmup_steps"),
+}  # fmt: skip
+"""Flags whose value a preset also sets: the preset's wins unless the flag was given (command line or --config)."""
+
+
+def _over_preset(ctx: typer.Context, name: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` on top of preset ``name``: the preset's settings, then every flag the user actually gave."""
+    from click.core import ParameterSource
+
+    from fs_train import ConfigError as TrainConfigError
+    from fs_train import get_preset
+
+    try:
+        p = get_preset(name)
+    except TrainConfigError as exc:
+        raise CliError(f"--preset: {exc}") from None
+    given = {n for n in _FLAG_FIELDS if ctx.get_parameter_source(n) in (ParameterSource.COMMANDLINE,
+                                                                         ParameterSource.DEFAULT_MAP)}  # fmt: skip
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
+    for flag, path in _FLAG_FIELDS.items():
+        if flag in given:
+            continue
+        if len(path) == 1:
+            out.pop(path[0], None)
+        else:
+            out[path[0]].pop(path[1], None)
+    base = {k: dict(v) if not isinstance(v, (str, int, float, bool)) else v for k, v in p.values.items()}
+    for key, value in out.items():
+        base[key] = {**base[key], **value} if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return base
+
+
+def _profile(cfg: Any, steps: int, ui: Ui) -> None:
+    """Time ``steps`` training steps (after 2 warm-up steps) and show each phase's share."""
+    from fs_train import Trainer
+    from fs_train.speed import profile_steps
+
+    trainer = Trainer(cfg)
+    try:
+        for note in trainer.notes:
+            ui.note(note)
+        prof = profile_steps(trainer, steps=steps)
+    finally:
+        trainer.close()
+    total = prof["total"]
+    rows = [[k, f"{v * 1000:.1f}", f"{100 * v / total:.0f} %"] for k, v in prof.items() if k != "samples_per_s"]
+    ui.table(f"where a step's time goes ({trainer.device}, {trainer.precision.value})", ["phase", "ms/step", "share"],
+             rows)  # fmt: skip
+    ui.result(prof, f"{prof['samples_per_s']:.1f} samples/s")
 
 
 def run_training(cfg: Any, ui: Ui) -> dict[str, Any]:
@@ -166,6 +243,8 @@ def run_training(cfg: Any, ui: Ui) -> dict[str, Any]:
             seen["step"] = step
 
         trainer = Trainer(cfg, callbacks=[on_step])
+        for note in trainer.notes:
+            ui.note(note)
         result = trainer.fit()
     return _result_dict(result, time.perf_counter() - t0, cfg)
 

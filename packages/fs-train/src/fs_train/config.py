@@ -21,16 +21,16 @@ from fs_align import MaskSource, parse_enum
 from fs_train.errors import ConfigError
 
 __all__ = [
+    "TRAIN_MASK_SOURCES",
     "AugmentConfig",
     "ClipMode",
     "LossConfig",
-    "TRAIN_MASK_SOURCES",
-    "parse_mask_chain",
     "OptimConfig",
     "OptimizerName",
     "Precision",
     "Schedule",
     "TrainConfig",
+    "parse_mask_chain",
 ]
 
 T = TypeVar("T")
@@ -175,6 +175,9 @@ class AugmentConfig(_Base):
 
     Attributes:
         random_warp: grid-noise warp of the network *input* only (off in pretraining).
+        random_warp_until: turn the random warp off from this micro-batch on (= optimiser steps without
+            accumulation; 0: never). Faceswap++'s schedule: warp until the face has formed, then train without
+            it so that the detail sharpens.
         rotation: max absolute rotation in degrees of the shared random affine (input and target).
         scale: relative scale range ``[-scale, +scale]`` of the shared affine (DFL SAEHD: 0.15).
         shift: max shift as a fraction of the side (DFL: 0.05).
@@ -190,6 +193,7 @@ class AugmentConfig(_Base):
     """
 
     random_warp: bool = True
+    random_warp_until: int = 0
     rotation: float = 10.0
     scale: float = 0.15
     shift: float = 0.05
@@ -214,6 +218,10 @@ class AugmentConfig(_Base):
             isinstance(self.yaw_bins, int) and 1 <= self.yaw_bins <= 512, "yaw_bins", "an int in 1..512", self.yaw_bins
         )
         _check(self.interpolation in ("cubic", "linear"), "interpolation", "'cubic' or 'linear'", self.interpolation)
+        _check(
+            isinstance(self.random_warp_until, int) and self.random_warp_until >= 0,
+            "random_warp_until", "an int >= 0", self.random_warp_until,
+        )  # fmt: skip
         for name in ("random_warp", "flip_src", "flip_dst", "uniform_yaw"):
             _check(isinstance(getattr(self, name), bool), name, "a bool", getattr(self, name))
 

@@ -9,6 +9,7 @@ needs only the step counter, and ``4 x batch 2`` covers exactly the faces of ``1
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +43,7 @@ class FaceSource:
         DataError: the faceset cannot be opened, is empty, or lacks required masks.
     """
 
-    def __init__(
-        self, path: str | Path, *, mask_source: tuple[MaskSource, ...], need_masks: bool, name: str
-    ) -> None:
+    def __init__(self, path: str | Path, *, mask_source: tuple[MaskSource, ...], need_masks: bool, name: str) -> None:
         self.path = Path(path)
         self.name = name
         try:
@@ -237,6 +236,9 @@ class PairSampler:
             SideSpec.build(augment, resolution, is_src=i == 0, need_mask=self.need_masks, need_em=need_em)
             for i in range(2)
         )
+        # Faceswap++'s schedule: random warp until the face is formed, then plain samples to sharpen it
+        self.warp_until = augment.random_warp_until if augment.random_warp else 0
+        self.late_specs = tuple(dataclasses.replace(spec, warp=False) for spec in self.specs)
         self._bins = [s.yaw_bins(augment.yaw_bins) for s in sources] if augment.uniform_yaw else None
         self._perm_cache: dict[tuple[int, int], npt.NDArray[np.int64]] = {}
 
@@ -270,7 +272,8 @@ class PairSampler:
 
     def fill(self, counter: int, out: dict[str, npt.NDArray[np.uint8]]) -> None:
         """Generate micro-batch ``counter`` into the arrays ``out`` (see :meth:`layout`)."""
-        for side, (name, src, spec) in enumerate(zip(SIDES, self.sources, self.specs)):
+        late = self.warp_until > 0 and counter >= self.warp_until
+        for side, (name, src, spec) in enumerate(zip(SIDES, self.sources, self.late_specs if late else self.specs)):
             for j, pos in enumerate(self.positions(counter)):
                 idx = self.face_index(side, int(pos))
                 rng = np.random.default_rng([self.seed, side, 0xA6, int(pos)])

@@ -9,13 +9,11 @@ reads it back.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ import numpy.typing as npt
 import fs_detect
 from fs_align import as_bgr_uint8
 from fs_cli.errors import CliError
+from fs_cli.pipeline._progress import Progress, null_progress
 from fs_cli.pipeline._sources import IMAGE_SUFFIXES, Source, SourceKind, find_sources
 from fs_faceset import Face, Faceset, FacesetWriter, SourceInfo
 from fs_merge import FrameReader  # at import time: worker processes preload this module, decoder included
@@ -49,7 +48,6 @@ __all__ = [
 
 U8 = npt.NDArray[np.uint8]
 
-Progress = Callable[[str, "int | None"], AbstractContextManager[Callable[[int], None]]]
 """``progress(label, total)`` -> a context manager giving ``advance(n)`` (e.g. a rich or tqdm bar)."""
 
 SOURCES_EVERY = 256
@@ -213,10 +211,6 @@ class _Sink:
             w.__exit__(RuntimeError, RuntimeError("aborted"), None)
 
 
-def _null_progress(label: str, total: int | None) -> AbstractContextManager[Callable[[int], None]]:
-    return contextlib.nullcontext(lambda n: None)
-
-
 def _check_out(out: Path, append: bool) -> None:
     if out.exists() and not out.is_dir():
         raise CliError(f"{out}: exists and is not a folder")
@@ -281,7 +275,7 @@ def extract_to_faceset(
     )
     try:
         for src in sources:
-            summary.sources.append(run(src, summary=summary, progress=progress or _null_progress))
+            summary.sources.append(run(src, summary=summary, progress=progress or null_progress))
         if summary.faces == 0 and (summary.frames > 0 or not resume):
             raise CliError(f"{source}: no faces found in {summary.frames} frame(s) (try a lower min score, mtcnn)")
         sink.close()
@@ -353,7 +347,7 @@ def extract_frames(
     sources, _ = find_sources(Path(source), frames_folder=frames_folder)
     for src in sources:
         indices = fs_detect.select_frames(_frame_count(src), every=every, max_frames=max_frames)
-        with (progress or _null_progress)(f"find faces in {src.name}", len(indices)) as advance:
+        with (progress or null_progress)(f"find faces in {src.name}", len(indices)) as advance:
             for result in source_frames(src, indices, settings, jobs=jobs, progress=advance):
                 yield src, result
 

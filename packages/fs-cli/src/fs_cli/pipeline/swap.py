@@ -9,8 +9,6 @@ swap itself is ``fs_merge.swap_video`` with any ``fs_merge.FaceModel`` (``fs_mod
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import numpy as np
 
 from fs_align import Alignment, FaceType, MaskSource
 from fs_cli.errors import CliError
+from fs_cli.pipeline._progress import Progress, null_progress
 from fs_faceset import Faceset
 from fs_merge import (
     FaceModel,
@@ -47,7 +46,6 @@ __all__ = [
 FRAMES_INFO_FILE = "video.json"
 """What `fs video frames` writes next to the frames: ``{"fps": ..., "audio": "audio.mkv" | null, ...}``."""
 
-ProgressFactory = Callable[[str, int | None], AbstractContextManager[Callable[[int], None]]]
 FacesByFrame = dict[int, list[FaceToSwap]]
 
 
@@ -175,7 +173,7 @@ def faces_from_faceset(
     return out
 
 
-def find_faces(dst: Path, *, jobs: int = 1, progress: ProgressFactory | None = None) -> FacesByFrame:
+def find_faces(dst: Path, *, jobs: int = 1, progress: Progress | None = None) -> FacesByFrame:
     """Each frame's faces of a video or frames folder, found now (detect, track, landmarks, smooth)."""
     import fs_detect
     from fs_cli.pipeline.extract import extract_frames
@@ -186,22 +184,6 @@ def find_faces(dst: Path, *, jobs: int = 1, progress: ProgressFactory | None = N
         if r.faces:
             out[r.index] = [FaceToSwap(f.landmarks, track=f.track_id) for f in r.faces]
     return out
-
-
-def _ignore(n: int = 1) -> None:
-    del n
-
-
-class _NoProgress:
-    def __enter__(self) -> Callable[[int], None]:
-        return _ignore
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _no_progress(description: str, total: int | None) -> AbstractContextManager[Callable[[int], None]]:
-    return _NoProgress()
 
 
 def swap_video_from_faceset(
@@ -220,7 +202,7 @@ def swap_video_from_faceset(
     preset: str = "medium",
     label_visible: bool = True,
     debug_dir: Path | None = None,
-    progress: ProgressFactory | None = None,
+    progress: Progress | None = None,
 ) -> SwapSummary:
     """Swap ``model``'s face into every frame of ``dst`` and write a labelled H.264 video with dst's audio.
 
@@ -261,7 +243,7 @@ def swap_video_from_faceset(
         def on_frame(index: int, image: np.ndarray) -> None:  # type: ignore[type-arg]
             write_image(debug_dir / f"{index:06d}.png", image)
 
-    with (progress or _no_progress)("merge", reader.num_frames) as advance:
+    with (progress or null_progress)("merge", reader.num_frames) as advance:
         result = swap_video(
             reader,
             writer,

@@ -21,6 +21,7 @@ import cv2
 
 from fs_align import atomic_write
 from fs_cli.errors import CliError
+from fs_cli.pipeline._progress import Progress
 from fs_merge import FrameReader, VideoWriter, ffmpeg_exe, probe_video
 
 __all__ = [
@@ -35,8 +36,6 @@ __all__ = [
 
 INFO_FILE = "video.json"
 AUDIO_FILE = "audio.mkv"
-
-Progress = Callable[[str, "int | None"], AbstractContextManager[Callable[[int], None]]]
 
 
 def _no_progress(label: str, total: int | None) -> AbstractContextManager[Callable[[int], None]]:

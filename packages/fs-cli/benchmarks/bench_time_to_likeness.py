@@ -1,0 +1,107 @@
+"""Time to likeness on the demo pair (franck -> cap12), presets side by side: ``nox -s bench`` or run directly.
+
+    python packages/fs-cli/benchmarks/bench_time_to_likeness.py --presets cpu,v0.1 --seconds 480 --out ttl
+
+Extracts franck (300 faces spread over the video) and the first 125 frames of cap12 once per face type and
+size, then trains every preset at the same time, one process each with an equal share of the cores (so a noisy
+machine slows them alike), evaluating every ``--every`` training seconds (``fs_cli.pipeline.likeness_curve``).
+Writes ``OUT/<preset>/curve.json``, ``OUT/curves.json``, ``OUT/identity.png`` and ``OUT/detail.png``.
+Under pytest the environment sets the size: ``FS_TTL_PRESETS`` (default ``cpu,v0.1``), ``FS_TTL_SECONDS``
+(default 120: a short curve; the README's table used 480), ``FS_TTL_EVERY`` (60).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def prepare(work: Path, face_type: str, size: int) -> tuple[Path, Path, Path]:
+    """The demo's src/dst facesets for one face type and size, and the dst clip (cached under ``work``)."""
+    import fs_detect
+    from fs_align import assets
+    from fs_cli._cmd_demo import trim_video
+    from fs_cli.pipeline import extract_to_faceset
+    from fs_merge import FrameReader
+
+    clip = work / "dst.mp4"
+    work.mkdir(parents=True, exist_ok=True)
+    if not clip.is_file():
+        trim_video(assets.ensure_asset("video-cap12"), clip, 125)
+    src, dst = work / f"src_{face_type}_{size}", work / f"dst_{face_type}_{size}"
+    settings = fs_detect.ExtractSettings(track="largest", size=size, face_type=face_type)
+    if not (src / "index.json").is_file():
+        franck = assets.ensure_asset("video-franck")
+        every = max(1, FrameReader(franck).num_frames // 300)
+        extract_to_faceset(franck, src, settings, every=every, max_frames=300)
+    if not (dst / "index.json").is_file():
+        extract_to_faceset(clip, dst, settings)
+    return src, dst, clip
+
+
+def run_one(preset: str, work: Path, out: Path, seconds: float, every: float, threads: int) -> None:
+    import torch
+
+    from fs_cli.pipeline import likeness_curve
+    from fs_train import get_preset
+
+    torch.set_num_threads(threads)
+    p = get_preset(preset)
+    src, dst, clip = prepare(work, p.face_type.value, max(64, p.resolution))
+    likeness_curve(preset, src, dst, clip, out / preset.replace("/", "_"), seconds=seconds, every=every)
+
+
+def run(presets: list[str], work: Path, out: Path, seconds: float, every: float) -> dict[str, list[dict]]:
+    """Every preset at once, one process each; returns and writes the curves, draws the plots."""
+    from fs_cli.pipeline import plot_curves
+    from fs_train import get_preset
+
+    for p in presets:  # extract first, serially (the training processes then start together)
+        prepare(work, get_preset(p).face_type.value, max(64, get_preset(p).resolution))
+    threads = max(1, (os.cpu_count() or 2) // len(presets))
+    procs = [
+        subprocess.Popen([sys.executable, __file__, "--one", p, "--work", str(work), "--out", str(out),
+                          "--seconds", str(seconds), "--every", str(every), "--threads", str(threads)])
+        for p in presets
+    ]  # fmt: skip
+    codes = [proc.wait() for proc in procs]
+    if any(codes):
+        raise RuntimeError(f"a preset's run failed: exit codes {dict(zip(presets, codes))}")
+    curves = {p: json.loads((out / p.replace("/", "_") / "curve.json").read_text())["curve"] for p in presets}
+    (out / "curves.json").write_text(json.dumps(curves, indent=1))
+    plot_curves(curves, out / "identity.png")
+    plot_curves(curves, out / "detail.png", key="detail_ratio_swap_vs_dst", goal=0.8)
+    return curves
+
+
+def test_time_to_likeness(tmp_path: Path) -> None:
+    presets = os.environ.get("FS_TTL_PRESETS", "cpu,v0.1").split(",")
+    out = Path(os.environ.get("FS_TTL_OUT", str(tmp_path / "ttl")))
+    curves = run(presets, tmp_path / "data", out, float(os.environ.get("FS_TTL_SECONDS", "120")),
+                 float(os.environ.get("FS_TTL_EVERY", "60")))  # fmt: skip
+    for name, c in curves.items():
+        last = c[-1]
+        print(f"\n{name}: {last['seconds']} s, {last['step']} steps, {last['samples']} samples: swap->src "
+              f"{last['identity_cos_swap_vs_src']:.3f}, swap->dst {last['identity_cos_swap_vs_dst']:.3f}, "
+              f"detail {last['detail_ratio_swap_vs_dst']:.2f}, likeness {last['likeness']}")  # fmt: skip
+    assert all(len(c) >= 1 for c in curves.values())
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--presets", default="cpu,v0.1")
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--work", type=Path, default=Path("ttl-data"))
+    ap.add_argument("--out", type=Path, default=Path("ttl"))
+    ap.add_argument("--seconds", type=float, default=480.0)
+    ap.add_argument("--every", type=float, default=60.0)
+    ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.one:
+        run_one(a.one, a.work, a.out, a.seconds, a.every, a.threads)
+    else:
+        run(a.presets.split(","), a.work, a.out, a.seconds, a.every)

