@@ -43,16 +43,34 @@ def prepare(work: Path, face_type: str, size: int) -> tuple[Path, Path, Path]:
     return src, dst, clip
 
 
-def run_one(preset: str, work: Path, out: Path, seconds: float, every: float, threads: int) -> None:
+def split_spec(spec: str) -> tuple[str, dict[str, object]]:
+    """``"cpu"`` or a preset with TrainConfig overrides as JSON: ``'cpu{"optim": {"lr": 1e-3}}'``."""
+    name, brace, rest = spec.partition("{")
+    return name.strip(), json.loads(brace + rest) if brace else {}
+
+
+def parse_presets(text: str) -> list[str]:
+    """Preset specs separated by ``;`` (or by ``,`` when none carries JSON overrides)."""
+    return [p for p in (text.split(";") if ";" in text or "{" in text else text.split(",")) if p.strip()]
+
+
+def folder(spec: str) -> str:
+    """A folder name for a preset spec."""
+    return "".join(c if c.isalnum() or c in ".-" else "_" for c in spec).strip("_")
+
+
+def run_one(spec: str, work: Path, out: Path, seconds: float, every: float, threads: int) -> None:
     import torch
 
     from fs_cli.pipeline import likeness_curve
     from fs_train import get_preset
 
     torch.set_num_threads(threads)
-    p = get_preset(preset)
-    src, dst, clip = prepare(work, p.face_type.value, max(64, p.resolution))
-    likeness_curve(preset, src, dst, clip, out / preset.replace("/", "_"), seconds=seconds, every=every)
+    name, overrides = split_spec(spec)
+    p = get_preset(name)
+    res = int(overrides.get("model_config", {}).get("resolution", p.resolution))  # type: ignore[attr-defined]
+    src, dst, clip = prepare(work, p.face_type.value, max(64, res))
+    likeness_curve(name, src, dst, clip, out / folder(spec), seconds=seconds, every=every, overrides=overrides)
 
 
 def run(presets: list[str], work: Path, out: Path, seconds: float, every: float) -> dict[str, list[dict]]:
@@ -60,8 +78,10 @@ def run(presets: list[str], work: Path, out: Path, seconds: float, every: float)
     from fs_cli.pipeline import plot_curves
     from fs_train import get_preset
 
-    for p in presets:  # extract first, serially (the training processes then start together)
-        prepare(work, get_preset(p).face_type.value, max(64, get_preset(p).resolution))
+    for spec in presets:  # extract first, serially (the training processes then start together)
+        p = get_preset(split_spec(spec)[0])
+        res = int(split_spec(spec)[1].get("model_config", {}).get("resolution", p.resolution))  # type: ignore[attr-defined]
+        prepare(work, p.face_type.value, max(64, res))
     threads = max(1, (os.cpu_count() or 2) // len(presets))
     procs = [
         subprocess.Popen([sys.executable, __file__, "--one", p, "--work", str(work), "--out", str(out),
@@ -71,18 +91,19 @@ def run(presets: list[str], work: Path, out: Path, seconds: float, every: float)
     codes = [proc.wait() for proc in procs]
     if any(codes):
         raise RuntimeError(f"a preset's run failed: exit codes {dict(zip(presets, codes))}")
-    curves = {p: json.loads((out / p.replace("/", "_") / "curve.json").read_text())["curve"] for p in presets}
+    curves = {p: json.loads((out / folder(p) / "curve.json").read_text())["curve"] for p in presets}
     (out / "curves.json").write_text(json.dumps(curves, indent=1))
     plot_curves(curves, out / "identity.png")
     plot_curves(curves, out / "detail.png", key="detail_ratio_swap_vs_dst", goal=0.8)
     return curves
 
 
-def test_time_to_likeness(tmp_path: Path) -> None:
-    presets = os.environ.get("FS_TTL_PRESETS", "cpu,v0.1").split(",")
+def test_time_to_likeness(benchmark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    presets = parse_presets(os.environ.get("FS_TTL_PRESETS", "cpu,v0.1"))
     out = Path(os.environ.get("FS_TTL_OUT", str(tmp_path / "ttl")))
-    curves = run(presets, tmp_path / "data", out, float(os.environ.get("FS_TTL_SECONDS", "120")),
-                 float(os.environ.get("FS_TTL_EVERY", "60")))  # fmt: skip
+    seconds, every = float(os.environ.get("FS_TTL_SECONDS", "120")), float(os.environ.get("FS_TTL_EVERY", "60"))
+    curves = benchmark.pedantic(run, (presets, tmp_path / "data", out, seconds, every), rounds=1, iterations=1)
+    benchmark.extra_info["curves"] = curves
     for name, c in curves.items():
         last = c[-1]
         print(f"\n{name}: {last['seconds']} s, {last['step']} steps, {last['samples']} samples: swap->src "
@@ -93,7 +114,7 @@ def test_time_to_likeness(tmp_path: Path) -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--presets", default="cpu,v0.1")
+    ap.add_argument("--presets", default="cpu,v0.1", help="comma-separated; a preset may carry JSON overrides")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, default=Path("ttl-data"))
     ap.add_argument("--out", type=Path, default=Path("ttl"))
@@ -104,4 +125,4 @@ if __name__ == "__main__":
     if a.one:
         run_one(a.one, a.work, a.out, a.seconds, a.every, a.threads)
     else:
-        run(a.presets.split(","), a.work, a.out, a.seconds, a.every)
+        run(parse_presets(a.presets), a.work, a.out, a.seconds, a.every)

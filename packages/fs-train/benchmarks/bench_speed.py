@@ -45,7 +45,7 @@ def _trainer(faces: tuple[Path, Path], out: Path, v: dict[str, object]) -> Train
     return t
 
 
-def test_training_speed_side_by_side(facesets128: tuple[Path, Path], tmp_path: Path) -> None:
+def test_training_speed_side_by_side(benchmark, facesets128: tuple[Path, Path], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     rounds = int(os.environ.get("FS_BENCH_ROUNDS", "6"))
     trainers = {name: _trainer(facesets128, tmp_path / str(i), v) for i, (name, v) in enumerate(VARIANTS.items())}
     for t in trainers.values():
@@ -64,6 +64,8 @@ def test_training_speed_side_by_side(facesets128: tuple[Path, Path], tmp_path: P
         med = statistics.median(r)
         print(f"  {name:52s} {med:7.1f} samples/s  {med / base:5.2f}x")
     default = trainers[list(trainers)[3]]
+    benchmark.pedantic(default.train_step, rounds=3, iterations=1)  # the new default's step, for the JSON
+    benchmark.extra_info["samples_per_s"] = {name: statistics.median(r) for name, r in rates.items()}
     prof = profile_steps(default, steps=5)
     print("  where a new-default step goes (s): " + ", ".join(f"{k} {v:.3f}" for k, v in prof.items()))
     for t in trainers.values():

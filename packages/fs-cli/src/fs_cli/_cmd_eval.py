@@ -25,6 +25,18 @@ NOTES = {
 }
 
 
+def _load_autoencoder(path: Path) -> Any:
+    """The fs-models autoencoder a file or training folder holds (for reconstruction SSIM)."""
+    import fs_models
+    from fs_cli.pipeline.swap import resolve_model
+
+    file = resolve_model(path)
+    try:
+        return fs_models.load_model(file, device="cpu").eval()
+    except (fs_models.ModelError, OSError) as exc:
+        raise CliError(f"--model {file}: not an fs model checkpoint ({exc})") from exc
+
+
 def likeness_line(verdict: Any) -> str:
     """One plain sentence on a :class:`fs_cli.pipeline.LikenessVerdict`."""
     if verdict.reached:
@@ -55,14 +67,13 @@ def register(app: typer.Typer) -> None:
 
             fs eval swap.mp4 --dst dst.mp4 --src src_faces --model model_dir --dst-faceset dst_faces --json
         """
-        from fs_cli._swap import load_swap_model
         from fs_cli.pipeline import evaluate, likeness
 
         ui = Ui(ctx, json_output=json_output)
         for name, p in (("SWAP", swap), ("--dst", dst)):
             if not p.exists():
                 raise CliError(f"{name} {p}: no such video")
-        net = load_swap_model(model, "cpu") if model is not None else None
+        net = _load_autoencoder(model) if model is not None else None
         data = evaluate(swap, dst, src, model=net, dst_faceset=dst_faceset, max_frames=max_frames, progress=ui.progress)
         rows = []
         for k, v in data.items():
