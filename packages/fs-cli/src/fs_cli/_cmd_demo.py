@@ -59,6 +59,8 @@ def side_by_side(dst: Path, swap: Path, src_faces: Path, out: Path, picks: int =
         rows.append(hstack_fit([caption(face, "src"), caption(a[i], f"dst #{i}"), caption(b[i], f"swap #{i}")], h))
     width = max(r.shape[1] for r in rows)
     sheet = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows], axis=0)
+    # a strip below the rows, where the picture's own "synthetic" mark goes without covering a face
+    sheet = np.pad(sheet, ((0, max(48, sheet.shape[0] // 9)), (0, 0), (0, 0)))
     write_image(out, sheet)
     return out
 

@@ -63,15 +63,17 @@ PRESETS: Mapping[str, Preset] = types.MappingProxyType(
     {
         "cpu": Preset(
             "cpu",
-            "small DF on full-face 64 crops, lr 5e-4, eyes/mouth priority, bf16 where the CPU has it: fs demo on CPU",
+            "small DF on full-face 64 crops, lr 1e-3, eyes/mouth priority, random warp off after 1000 steps, bf16 "
+            "where the CPU has it: fs demo on CPU",
             FaceType.FULL,
             _frozen(
                 {
                     "model": "df",
                     "model_config": {"resolution": 64, "ae_dims": 64, "e_dims": 32, "d_dims": 32, "d_mask_dims": 16},
                     "batch_size": 8,
-                    "optim": {"lr": 5e-4, "warmup_steps": 50},
+                    "optim": {"lr": 1e-3, "warmup_steps": 100},
                     "loss": {"eyes_mouth_weight": 300.0},
+                    "augment": {"random_warp_until": 1000},
                     "precision": "auto",
                     "channels_last": True,
                 }
