@@ -13,6 +13,7 @@ import fs_align
 from fs_align.testing import asset_or_skip
 from fs_cli.pipeline import LikenessCriteria, evaluate_frames, likeness, src_identity
 from fs_cli.pipeline.evaluate import detail_ratio
+from fs_train import PRESETS
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,10 @@ def test_train_preset_and_profile(fs: Any, clip: Path, tmp_path: Path) -> None:
 
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
     assert cfg["batch_size"] == 2  # the flag given wins
-    assert cfg["optim"]["lr"] == 5e-4 and cfg["loss"]["eyes_mouth_weight"] == 300.0  # the preset's
+    preset = PRESETS["cpu"].values
+    assert cfg["optim"]["lr"] == preset["optim"]["lr"]  # the preset's
+    assert cfg["loss"]["eyes_mouth_weight"] == preset["loss"]["eyes_mouth_weight"]
+    assert cfg["augment"]["random_warp_until"] == preset["augment"]["random_warp_until"]
     assert cfg["model_config"]["resolution"] == 64
     res = fs("train", "--src", "a", "--dst", "b", "-o", "m", "--preset", "turbo")
     assert res.exit_code != 0

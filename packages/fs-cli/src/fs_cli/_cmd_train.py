@@ -178,10 +178,11 @@ _FLAG_FIELDS = {
 """Flags whose value a preset also sets: the preset's wins unless the flag was given (command line or --config)."""
 
 
+_GIVEN = ("COMMANDLINE", "DEFAULT_MAP", "ENVIRONMENT")
+
+
 def _over_preset(ctx: typer.Context, name: str, values: dict[str, Any]) -> dict[str, Any]:
     """``values`` on top of preset ``name``: the preset's settings, then every flag the user actually gave."""
-    from click.core import ParameterSource
-
     from fs_train import ConfigError as TrainConfigError
     from fs_train import get_preset
 
@@ -189,8 +190,8 @@ def _over_preset(ctx: typer.Context, name: str, values: dict[str, Any]) -> dict[
         p = get_preset(name)
     except TrainConfigError as exc:
         raise CliError(f"--preset: {exc}") from None
-    given = {n for n in _FLAG_FIELDS if ctx.get_parameter_source(n) in (ParameterSource.COMMANDLINE,
-                                                                         ParameterSource.DEFAULT_MAP)}  # fmt: skip
+    # by name: typer's context may come from click or from typer's own vendored copy of it
+    given = {n for n in _FLAG_FIELDS if getattr(ctx.get_parameter_source(n), "name", "") in _GIVEN}
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
     for flag, path in _FLAG_FIELDS.items():
         if flag in given:
