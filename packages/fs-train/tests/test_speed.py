@@ -61,3 +61,9 @@ def test_profile_reports_each_phase(tiny_config, tmp_path: Path) -> None:  # typ
     assert prof["total"] >= prof["forward"] + prof["backward"]
     assert t.step == 3  # real steps: the weights moved
     t.close()
+
+
+def test_profile_under_fp16_loss_scaling(tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    t = Trainer(tiny_config(out_dir=tmp_path / "p16", precision="fp16"))
+    assert profile_steps(t, steps=1, warmup=1)["total"] > 0
+    t.close()

@@ -74,7 +74,8 @@ def profile_steps(trainer: Trainer, steps: int = 10, warmup: int = 2) -> dict[st
     Phases: ``data`` (next micro-batches from the loader, to the device), ``forward`` (model + losses under the
     run's autocast), ``backward``, ``optimizer`` (clip, step, EMA) and ``total``; plus ``samples_per_s``.
     The steps are real training steps (the weights change; nothing is saved). ``warmup`` steps run first
-    (allocator, oneDNN primitive caches, ``torch.compile``) and are not counted.
+    (allocator, oneDNN primitive caches, ``torch.compile``) and are not counted. The GAN discriminator's step, when
+    there is one, is not part of the profile.
     """
     import time
 
@@ -103,7 +104,7 @@ def profile_steps(trainer: Trainer, steps: int = 10, warmup: int = 2) -> dict[st
                 total, _, _ = reconstruction_losses(out, b, cfg)
             sync()
             tb = time.perf_counter()
-            (total / len(batches)).backward()  # type: ignore[no-untyped-call]
+            trainer.scaler.scale(total / len(batches)).backward()  # type: ignore[no-untyped-call]
             sync()
             fwd += tb - ta
             bwd += time.perf_counter() - tb
