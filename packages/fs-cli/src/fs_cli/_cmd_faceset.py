@@ -74,7 +74,7 @@ def sort_order(fs: Any, key: SortKey, target: int, ui: Ui | None = None) -> npt.
     if key is SortKey.FACE:
         from fs_cli.pipeline import faceset_embeddings
 
-        return np.asarray(sort.by_embedding(faceset_embeddings(fs, ui.progress)), np.int64)
+        return np.asarray(sort.by_embedding(faceset_embeddings(fs, ui.progress if ui else None)), np.int64)
     return np.asarray(sort.final(fs, target), np.int64)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -200,9 +201,10 @@ def _over_preset(ctx: typer.Context, name: str, values: dict[str, Any]) -> dict[
             out.pop(path[0], None)
         else:
             out[path[0]].pop(path[1], None)
-    base = {k: dict(v) if not isinstance(v, (str, int, float, bool)) else v for k, v in p.values.items()}
+    base: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v for k, v in p.values.items()}
     for key, value in out.items():
-        base[key] = {**base[key], **value} if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        old = base.get(key)
+        base[key] = {**old, **value} if isinstance(value, dict) and isinstance(old, dict) else value
     return base
 
 

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from fs_models import AEOutput
 from fs_train.config import LossConfig
 from fs_train.data import Batch
+from fs_train.errors import ConfigError
 
 __all__ = ["discriminator_loss", "dssim", "gan_generator_loss", "gaussian_blur", "reconstruction_losses", "style_loss"]
 
@@ -154,7 +155,10 @@ def reconstruction_losses(
         totals.append(side)
     total = (totals[0] + totals[1]).mean()
     r = batch.target_src.shape[-1]
+    if (cfg.face_style_weight > 0 or cfg.bg_style_weight > 0) and out.src_dst is None:
+        raise ConfigError("the style losses need the swapped faces: call the model's forward with swap=True")
     if cfg.face_style_weight > 0 and out.src_dst_mask is not None and out.dst_dst_mask is not None:
+        assert out.src_dst is not None
         fs = style_loss(
             out.src_dst.float() * out.src_dst_mask.float().detach(),
             (out.dst_dst.float() * out.dst_dst_mask.float()).detach(),
@@ -165,6 +169,7 @@ def reconstruction_losses(
         total = total + fs
     if cfg.bg_style_weight > 0 and batch.mask_dst is not None:
         anti = 1.0 - _soft_mask(batch.mask_dst)
+        assert out.src_dst is not None
         psd, tgt = out.src_dst.float() * anti, batch.target_dst.float() * anti
         w = 10.0 * cfg.bg_style_weight / 100.0
         bg = w * dssim(psd, tgt, int(r / 11.6)) + w * (psd - tgt).square().mean(dim=(1, 2, 3))

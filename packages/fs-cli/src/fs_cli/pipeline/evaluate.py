@@ -37,6 +37,7 @@ __all__ = [
     "evaluate",
     "evaluate_frames",
     "faceset_embeddings",
+    "identity_analyser",
     "likeness",
     "reconstruction_ssim",
     "src_identity",
@@ -164,11 +165,16 @@ def src_identity(src_faceset: Path | Any) -> npt.NDArray[np.float32]:
     return _unit(faceset_embeddings(fs).mean(axis=0))
 
 
+def identity_analyser() -> fs_detect.FaceAnalyser:
+    """The face finder of the evaluation: largest face, 68 landmarks and its SFace embedding."""
+    return fs_detect.FaceAnalyser(fs_detect.ExtractSettings(track=fs_detect.TrackMode.LARGEST, embed=True))
+
+
 def evaluate_frames(
     pairs: Iterable[tuple[U8, U8]], identity: npt.NDArray[np.float32], analyser: fs_detect.FaceAnalyser | None = None
 ) -> dict[str, Any]:
     """The numbers of :func:`evaluate` for (dst frame, swapped frame) pairs of BGR uint8 frames."""
-    analyser = analyser or fs_detect.FaceAnalyser(fs_detect.ExtractSettings(track="largest", embed=True))
+    analyser = analyser or identity_analyser()
     rows: dict[str, list[float]] = {k: [] for k in ("src", "dst", "base", "nme", "yaw", "pitch", "roll", "detail")}
     lm_dst: list[npt.NDArray[np.float32]] = []
     lm_swap: list[npt.NDArray[np.float32]] = []

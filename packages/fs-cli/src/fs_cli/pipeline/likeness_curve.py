@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fs_align import atomic_write
-from fs_cli.pipeline.evaluate import evaluate_frames, likeness, src_identity
+from fs_cli.pipeline.evaluate import evaluate_frames, identity_analyser, likeness, src_identity
 
 __all__ = ["DEMO_MERGE", "likeness_curve", "plot_curves"]
 
@@ -48,7 +48,6 @@ def likeness_curve(
 
     The curve is also written to ``out_dir/curve.json`` after each point.
     """
-    import fs_detect
     import fs_models
     from fs_cli.pipeline.swap import faces_from_faceset
     from fs_merge import FrameReader, MergeConfig, swap_frames
@@ -58,7 +57,7 @@ def likeness_curve(
         "steps": 10**9, "save_every": 0, "preview_every": 0, "resume": False, **(overrides or {}),
     })  # fmt: skip
     identity = src_identity(src_faces)
-    analyser = fs_detect.FaceAnalyser(fs_detect.ExtractSettings(track="largest", embed=True))
+    analyser = identity_analyser()
     faces = faces_from_faceset(dst_faces, dst_video.name)
     total = FrameReader(dst_video).num_frames
     picks = set(np.linspace(0, total - 1, min(eval_frames, total)).round().astype(int).tolist())
