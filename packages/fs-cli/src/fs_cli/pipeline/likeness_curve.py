@@ -125,7 +125,8 @@ def plot_curves(
         colour = colours[k % len(colours)]
         pts: npt.NDArray[np.int32] = np.array([xy(p["seconds"], p[key]) for p in c], np.int32)
         cv2.polylines(img, [pts], False, colour, 2, cv2.LINE_AA)
-        cv2.putText(img, name, (m + 10, m + 20 + 20 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.55, colour, 1, cv2.LINE_AA)
+        legend_y = h - m - 12 - 20 * (len(curves) - 1 - k)  # bottom right, away from the goal line
+        cv2.putText(img, name, (w - m - 160, legend_y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, colour, 1, cv2.LINE_AA)
     cv2.putText(img, f"{key} vs training seconds (dashed: likeness goal {goal})", (m, m - 15),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
     buf = cv2.imencode(".png", img)[1]
