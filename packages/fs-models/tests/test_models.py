@@ -11,7 +11,8 @@ import torch
 import fs_models
 from fs_models import AEOutput, FsModel, InputError
 
-ALL = fs_models.list_models()
+# fs-models' own models: other packages register theirs (fs-mask's xseg) when they are imported first
+ALL = [n for n in fs_models.list_models() if fs_models.model_spec(n).factory.__module__.startswith("fs_models.")]
 AUTOENCODERS = ["df", "liae", "quick96", "original", "h64", "h128"]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -201,11 +200,7 @@ def _over_preset(ctx: typer.Context, name: str, values: dict[str, Any]) -> dict[
             out.pop(path[0], None)
         else:
             out[path[0]].pop(path[1], None)
-    base: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v for k, v in p.values.items()}
-    for key, value in out.items():
-        old = base.get(key)
-        base[key] = {**old, **value} if isinstance(value, dict) and isinstance(old, dict) else value
-    return base
+    return p.merged(**out)
 
 
 def _profile(cfg: Any, steps: int, ui: Ui) -> None:

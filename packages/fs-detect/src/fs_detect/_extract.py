@@ -323,9 +323,10 @@ class Extractor:
     Example::
 
         extractor = fs_detect.Extractor(fs_detect.ExtractSettings(size=128))
+        crops = {}
         for result in extractor.run(enumerate(frames)):  # (index, H x W x 3 BGR uint8)
             for face in result.faces:
-                print(result.index, face.track_id, face.landmarks.shape, face.face.shape)
+                crops[(result.index, face.track_id)] = face.face  # aligned crop; face.landmarks: frame space
     """
 
     def __init__(self, settings: ExtractSettings | None = None, *, fps: float = 25.0, sequence: bool = True) -> None:

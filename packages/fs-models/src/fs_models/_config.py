@@ -8,6 +8,7 @@ field.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 from collections.abc import Mapping
@@ -42,10 +43,8 @@ class Conditioning(str, enum.Enum):
 def _coerce_enum(cls: type[enum.Enum], value: Any, field: str) -> enum.Enum:
     what = f"config field {field!r}: unknown value"
     if cls is FaceType and isinstance(value, str):  # DFL's short names too ("wf")
-        try:
+        with contextlib.suppress(ValueError):
             return FaceType.parse(value)
-        except ValueError:
-            pass
     return parse_enum(cls, value, what, ConfigError)
 
 

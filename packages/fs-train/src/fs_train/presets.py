@@ -42,15 +42,17 @@ class Preset:
         """The model's face size: extract the facesets at (at least) this size."""
         return int(self.values["model_config"]["resolution"])
 
-    def config(self, src: str | Path, dst: str | Path, out_dir: str | Path, **overrides: Any) -> TrainConfig:
-        """A :class:`TrainConfig` of this recipe; nested mappings in ``overrides`` update the preset's."""
+    def merged(self, **overrides: Any) -> dict[str, Any]:
+        """The preset's :class:`TrainConfig` fields with ``overrides`` on top (nested mappings update the preset's)."""
         data: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v for k, v in self.values.items()}
         for key, value in overrides.items():
-            if isinstance(value, Mapping) and isinstance(data.get(key), dict):
-                data[key] = {**data[key], **value}
-            else:
-                data[key] = value
-        return TrainConfig(src=Path(src), dst=Path(dst), out_dir=Path(out_dir), **data)
+            old = data.get(key)
+            data[key] = {**old, **value} if isinstance(value, Mapping) and isinstance(old, dict) else value
+        return data
+
+    def config(self, src: str | Path, dst: str | Path, out_dir: str | Path, **overrides: Any) -> TrainConfig:
+        """A :class:`TrainConfig` of this recipe; nested mappings in ``overrides`` update the preset's."""
+        return TrainConfig(src=Path(src), dst=Path(dst), out_dir=Path(out_dir), **self.merged(**overrides))
 
 
 def _frozen(values: dict[str, Any]) -> Mapping[str, Any]:

@@ -8,7 +8,6 @@ swap itself is ``fs_merge.swap_video`` with any ``fs_merge.FaceModel`` (``fs_mod
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,6 @@ from fs_merge import (
 )
 
 __all__ = [
-    "FRAMES_INFO_FILE",
     "SwapSummary",
     "faces_from_faceset",
     "find_faces",
@@ -43,7 +41,6 @@ __all__ = [
     "xseg_segmenter",
 ]
 
-FRAMES_INFO_FILE = "video.json"
 """What `fs video frames` writes next to the frames: ``{"fps": ..., "audio": "audio.mkv" | null, ...}``."""
 
 FacesByFrame = dict[int, list[FaceToSwap]]
@@ -122,12 +119,9 @@ def open_dst(dst: Path) -> tuple[FrameReader, Path | None]:
     folder's ``video.json`` when there is one (else 25 fps, silent); it is never probed as a video.
     """
     if dst.is_dir():
-        info: dict[str, Any] = {}
-        if (dst / FRAMES_INFO_FILE).is_file():
-            try:
-                info = json.loads((dst / FRAMES_INFO_FILE).read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise CliError(f"{dst / FRAMES_INFO_FILE}: not readable JSON ({exc})") from exc
+        from fs_cli.pipeline.video import read_frames_info
+
+        info = read_frames_info(dst)
         audio = dst / str(info["audio"]) if info.get("audio") else None
         fps = float(info.get("fps") or 25.0)
         return FrameReader(dst, fps=fps), audio if audio is not None and audio.is_file() else None
