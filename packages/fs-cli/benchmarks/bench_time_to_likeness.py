@@ -43,6 +43,16 @@ def prepare(work: Path, face_type: str, size: int) -> tuple[Path, Path, Path]:
     return src, dst, clip
 
 
+def prepare_for(work: Path, spec: str) -> tuple[Path, Path, Path]:
+    """:func:`prepare` at the face type and size a preset spec trains on."""
+    from fs_train import get_preset
+
+    name, overrides = split_spec(spec)
+    p = get_preset(name)
+    res = int(p.merged(**overrides)["model_config"]["resolution"])
+    return prepare(work, p.face_type.value, max(64, res))
+
+
 def split_spec(spec: str) -> tuple[str, dict[str, object]]:
     """``"cpu"`` or a preset with TrainConfig overrides as JSON: ``'cpu{"optim": {"lr": 1e-3}}'``."""
     name, brace, rest = spec.partition("{")
@@ -63,25 +73,19 @@ def run_one(spec: str, work: Path, out: Path, seconds: float, every: float, thre
     import torch
 
     from fs_cli.pipeline import likeness_curve
-    from fs_train import get_preset
 
     torch.set_num_threads(threads)
     name, overrides = split_spec(spec)
-    p = get_preset(name)
-    res = int(overrides.get("model_config", {}).get("resolution", p.resolution))  # type: ignore[attr-defined]
-    src, dst, clip = prepare(work, p.face_type.value, max(64, res))
+    src, dst, clip = prepare_for(work, spec)
     likeness_curve(name, src, dst, clip, out / folder(spec), seconds=seconds, every=every, overrides=overrides)
 
 
 def run(presets: list[str], work: Path, out: Path, seconds: float, every: float) -> dict[str, list[dict]]:
     """Every preset at once, one process each; returns and writes the curves, draws the plots."""
     from fs_cli.pipeline import plot_curves
-    from fs_train import get_preset
 
     for spec in presets:  # extract first, serially (the training processes then start together)
-        p = get_preset(split_spec(spec)[0])
-        res = int(split_spec(spec)[1].get("model_config", {}).get("resolution", p.resolution))  # type: ignore[attr-defined]
-        prepare(work, p.face_type.value, max(64, res))
+        prepare_for(work, spec)
     threads = max(1, (os.cpu_count() or 2) // len(presets))
     procs = [
         subprocess.Popen([sys.executable, __file__, "--one", p, "--work", str(work), "--out", str(out),
