@@ -8,7 +8,7 @@ DeepFaceLive's ``.dfm`` interface. Tensors are N x C x H x W float32 (or autocas
 
 from fs_models._adapter import SwappedFaces, TorchFaceModel
 from fs_models._base import AEOutput, FaceSwapModel, FsModel, SwapOutput
-from fs_models._cgan import CGANConfig, CGANGenerator
+from fs_models._cgan import CGANConfig, CGANGenerator, FixedIdentityCGAN, fix_identity
 from fs_models._checkpoint import (
     freeze,
     load_extra_tensors,
@@ -52,6 +52,7 @@ __all__ = [
     "DiscriminatorConfig",
     "FaceSwapModel",
     "FaceType",
+    "FixedIdentityCGAN",
     "FsModel",
     "InitMethod",
     "InputError",
@@ -70,6 +71,7 @@ __all__ = [
     "create_model",
     "default_config",
     "export_onnx",
+    "fix_identity",
     "freeze",
     "he_uniform_",
     "icnr_",
