@@ -221,6 +221,9 @@ class FixedIdentityCGAN(FaceSwapModel):
     It is not a registry model: save the generator, and fix the identity again after loading it.
     """
 
+    target: torch.Tensor
+    source: torch.Tensor
+
     def __init__(self, generator: CGANGenerator, target: torch.Tensor, source: torch.Tensor) -> None:
         super().__init__(generator.config, generator.name)
         self.config: CGANConfig = generator.config
@@ -247,9 +250,7 @@ class FixedIdentityCGAN(FaceSwapModel):
         return SwapOutput(face, face_mask, dst_mask)
 
 
-def fix_identity(
-    generator: CGANGenerator, target: int | torch.Tensor, source: int | torch.Tensor
-) -> FixedIdentityCGAN:
+def fix_identity(generator: CGANGenerator, target: int | torch.Tensor, source: int | torch.Tensor) -> FixedIdentityCGAN:
     """Bake ``target`` (the identity rendered) and ``source`` (the input faces' own) into a one-input swap model.
 
     Each is an int label, or (external-embedding generators) one embedding vector of ``external_embedding_dims``.

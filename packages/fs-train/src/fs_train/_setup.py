@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from fs_models import AEOutput, FaceSwapModel, FsModel, ModelError, create_model, freeze, load_weights, model_spec
+from fs_models import (
+    AEOutput,
+    CGANGenerator,
+    FaceSwapModel,
+    FsModel,
+    ModelError,
+    create_model,
+    freeze,
+    load_weights,
+    model_spec,
+)
 from fs_train.checkpoint import TrainState
 from fs_train.config import TrainConfig
 from fs_train.data import FaceSource
@@ -25,15 +36,19 @@ def needs(config: TrainConfig) -> tuple[bool, bool]:
     return masks, em
 
 
-def build_model(config: TrainConfig, sources: tuple[FaceSource, FaceSource]) -> FaceSwapModel:
+def build_model(
+    config: TrainConfig, sources: tuple[FaceSource, ...], fixed: Mapping[str, Any] | None = None
+) -> FaceSwapModel:
     """Create the model (face type defaulting to the facesets'), check it fits the data and losses, load/freeze parts.
+
+    ``fixed`` are config fields the data decides (a CGAN's identities); they override ``model_config``.
 
     Raises:
         ConfigError: unknown model or bad model config; a model without masks while a mask loss is on.
         DataError: the model's face type differs from the facesets'.
         CheckpointError: ``init_weights`` does not fit the model.
     """
-    overrides: dict[str, Any] = dict(config.model_config)
+    overrides: dict[str, Any] = {**config.model_config, **(fixed or {})}
     try:
         spec = model_spec(config.model)
         if "face_type" in spec.config_cls.field_names() and "face_type" not in overrides:
@@ -52,18 +67,10 @@ def build_model(config: TrainConfig, sources: tuple[FaceSource, FaceSource]) -> 
             f"the facesets hold {sources[0].face_type} faces but model {config.model!r} is configured for "
             f"{fvalue} faces (model_config face_type)"
         )
-    r = model.resolution
-    with torch.no_grad():
-        probe = torch.full((1, 3, r, r), 0.5)
-        out = model(probe, probe)
-    if not isinstance(out, AEOutput):
-        raise ConfigError(f"model {config.model!r}: forward(src, dst) does not return an AEOutput")
-    loss = config.effective_loss
-    if out.src_src_mask is None and (loss.mask_weight > 0 or loss.face_style_weight > 0):
-        raise ConfigError(
-            f"model {config.model!r} predicts no masks: set loss.mask_weight=0 and loss.face_style_weight=0 "
-            "(or enable the model's mask decoder)"
-        )
+    if isinstance(model, CGANGenerator):
+        _check_cgan_losses(config)
+    else:
+        _check_autoencoder(config, model)
     if config.init_weights is not None:
         try:
             load_weights(model, config.init_weights, prefixes=config.load_parts or None)
@@ -77,6 +84,30 @@ def build_model(config: TrainConfig, sources: tuple[FaceSource, FaceSource]) -> 
     if not any(p.requires_grad for p in model.parameters()):
         raise ConfigError(f"freeze_parts {config.freeze_parts}: nothing left to train")
     return model
+
+
+def _check_autoencoder(config: TrainConfig, model: FaceSwapModel) -> None:
+    r = model.resolution
+    with torch.no_grad():
+        probe = torch.full((1, 3, r, r), 0.5)
+        out = model(probe, probe)
+    if not isinstance(out, AEOutput):
+        raise ConfigError(f"model {config.model!r}: forward(src, dst) does not return an AEOutput")
+    loss = config.effective_loss
+    if out.src_src_mask is None and (loss.mask_weight > 0 or loss.face_style_weight > 0):
+        raise ConfigError(
+            f"model {config.model!r} predicts no masks: set loss.mask_weight=0 and loss.face_style_weight=0 "
+            "(or enable the model's mask decoder)"
+        )
+
+
+def _check_cgan_losses(config: TrainConfig) -> None:
+    loss = config.effective_loss
+    if loss.face_style_weight > 0 or loss.bg_style_weight > 0:
+        raise ConfigError(
+            f"model {config.model!r}: the style losses compare a swap with dst; the CGAN trains on reconstructions "
+            "only (set loss.face_style_weight=0 and loss.bg_style_weight=0)"
+        )
 
 
 def build_discriminator(config: TrainConfig, resolution: int) -> FsModel | None:

@@ -60,6 +60,8 @@ def collect(trainer: Trainer) -> TrainState:
         tensors.update(t)
     if trainer.ema is not None:
         tensors.update({f"ema.{k}": v for k, v in trainer.ema.shadow.items()})
+    if trainer.family is not None:
+        trainer.family.add_state(tensors, meta)
     meta["scaler"] = trainer.scaler.state_dict() if trainer.scaler.is_enabled() else None
     for r, state in enumerate(_rank_rngs(trainer)):
         tensors[f"rng.torch.rank{r}"] = state

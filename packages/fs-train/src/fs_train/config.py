@@ -142,7 +142,7 @@ class _Base:
             elif isinstance(v, Mapping):
                 v = dict(v)
             elif isinstance(v, tuple):
-                v = [x.value if isinstance(x, enum.Enum) else x for x in v]
+                v = [x.value if isinstance(x, enum.Enum) else str(x) if isinstance(x, Path) else x for x in v]
             out[f.name] = v
         return out
 
@@ -390,6 +390,9 @@ class TrainConfig(_Base):
         preview_count: faces per preview grid.
         resume: continue from ``out_dir``'s checkpoint when there is one.
         tensorboard: also write TensorBoard scalars when ``torch.utils.tensorboard`` is importable.
+        facesets: CGAN only: more identities after ``src`` (label 0) and ``dst`` (label 1), labels 2, 3, ...
+        identity_embeddings: CGAN only: one identity vector per faceset (src, dst, then ``facesets``), e.g. the
+            mean SFace embedding of each; the generator is then conditioned on these instead of learned labels.
     """
 
     src: Path = Path()
@@ -424,11 +427,14 @@ class TrainConfig(_Base):
     preview_count: int = 4
     resume: bool = True
     tensorboard: bool = False
+    facesets: tuple[Path, ...] = ()
+    identity_embeddings: tuple[tuple[float, ...], ...] = ()
 
     def __post_init__(self) -> None:
         self._enums()
         for name in ("src", "dst", "out_dir"):
             object.__setattr__(self, name, Path(getattr(self, name)))
+        self._identities()
         if self.init_weights is not None:
             object.__setattr__(self, "init_weights", Path(self.init_weights))
         _check(isinstance(self.model, str) and bool(self.model), "model", "a registry name", self.model)
@@ -461,6 +467,24 @@ class TrainConfig(_Base):
             raise ConfigError("load_parts: given without init_weights (which checkpoint should they come from?)")
         dev = self.device
         _check(dev in ("auto", "cpu", "cuda") or dev.startswith("cuda:"), "device", "auto, cpu, cuda or cuda:N", dev)
+
+    def _identities(self) -> None:
+        _check(not isinstance(self.facesets, (str, Path)), "facesets", "a sequence of faceset paths", self.facesets)
+        object.__setattr__(self, "facesets", tuple(Path(p) for p in self.facesets))
+        vecs = self.identity_embeddings
+        _check(not isinstance(vecs, (str, Mapping)), "identity_embeddings", "a sequence of vectors", vecs)
+        rows = tuple(tuple(v) for v in vecs)
+        want = 2 + len(self.facesets)
+        if rows:
+            ok = len(rows) == want and len({len(r) for r in rows}) == 1 and len(rows[0]) > 0
+            _check(ok and all(_num(x) for r in rows for x in r), "identity_embeddings",
+                   f"{want} finite vectors of one length (src, dst, then each of facesets)", vecs)  # fmt: skip
+        object.__setattr__(self, "identity_embeddings", tuple(tuple(float(x) for x in r) for r in rows))
+
+    @property
+    def identity_paths(self) -> tuple[Path, ...]:
+        """Every faceset in label order: ``src``, ``dst``, then ``facesets``."""
+        return (self.src, self.dst, *self.facesets)
 
     @property
     def effective_augment(self) -> AugmentConfig:

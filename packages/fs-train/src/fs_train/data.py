@@ -214,7 +214,7 @@ class PairSampler:
 
     def __init__(
         self,
-        sources: tuple[FaceSource, FaceSource],
+        sources: tuple[FaceSource, ...],
         augment: AugmentConfig,
         resolution: int,
         batch_size: int,

@@ -3,8 +3,10 @@
 One optimiser step = ``accum_steps`` micro-batches (loss scaled by ``1 / accum_steps``; under DDP the
 gradient all-reduce runs only on the last one), optional unscale (fp16), gradient norm + clipping, NaN/inf
 guard, LR from the schedule, optimiser step with LR dropout, EMA update, then the discriminator's step when
-the GAN is on. Rank 0 writes checkpoints, previews, metrics and the loss plot; a SIGINT/SIGTERM, the time
-budget or a callback's :meth:`Trainer.request_stop` ends the run after the current step, and it saves first.
+the GAN is on. A CGAN (fs_models ``cgan``: one generator, an identity per faceset) runs through the same
+loop; :mod:`fs_train._cgan` supplies its data, losses, previews and identity table. Rank 0 writes
+checkpoints, previews, metrics and the loss plot; a SIGINT/SIGTERM, the time budget or a callback's
+:meth:`Trainer.request_stop` ends the run after the current step, and it saves first.
 """
 
 from __future__ import annotations
@@ -24,15 +26,16 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from fs_models import AEOutput, FaceSwapModel, FsModel, save_model
+from fs_models import AEOutput, CGANGenerator, FaceSwapModel, FsModel, save_model
 from fs_train import _state
+from fs_train._cgan import CGANFamily, IdentityBatch, IdentitySampler, is_cgan
 from fs_train._dist import DistInfo, all_reduce_max, resolve_device
 from fs_train._loader import BatchLoader
 from fs_train._setup import build_discriminator, build_model, check_resume, needs, trainable_names
 from fs_train.checkpoint import checkpoint_candidates, load_checkpoint, save_checkpoint
 from fs_train.config import ClipMode, Precision, TrainConfig
-from fs_train.data import Batch, PairSampler, open_pair
-from fs_train.errors import DivergedError
+from fs_train.data import Batch, FaceSource, PairSampler, open_pair
+from fs_train.errors import ConfigError, DivergedError
 from fs_train.losses import discriminator_loss, gan_generator_loss, reconstruction_losses
 from fs_train.optim import EMA, AutoClip, LRDropout, build_optimizer, lr_factor
 from fs_train.preview import MetricsLog, loss_plot, preview_grid, write_png
@@ -40,8 +43,16 @@ from fs_train.speed import resolve_precision
 
 __all__ = ["FitResult", "StepInfo", "StopReason", "Trainer"]
 
+AnyBatch = Batch | IdentityBatch
+"""A micro-batch of the autoencoders (src and dst sides) or of the CGAN (K identities)."""
+
 CHECKPOINT = "checkpoint.safetensors"
 MODEL_FILE = "model.safetensors"
+
+
+def batch_samples(b: AnyBatch) -> int:
+    """Faces per side (autoencoders) or all faces (CGAN) of a micro-batch."""
+    return int(b.target.shape[0]) if isinstance(b, IdentityBatch) else int(b.target_src.shape[0])
 
 
 class StopReason(str, enum.Enum):
@@ -97,12 +108,26 @@ class Trainer:
         self.precision, note = resolve_precision(config.precision, self.device)
         self.notes: list[str] = [note] if note else []
         """One-line remarks on choices made for this hardware (for a front end to show)."""
-        self.sources = open_pair(config.src, config.dst, config.effective_loss)
-        self.model: FaceSwapModel = build_model(config, self.sources).to(self.device)
+        masks, em = needs(config)
+        self.family: CGANFamily | None = None
+        if is_cgan(config.model):
+            self.family = CGANFamily(config, masks)
+            self.sources: tuple[FaceSource, ...] = self.family.sources
+        elif config.facesets or config.identity_embeddings:
+            raise ConfigError(f"facesets / identity_embeddings: only a CGAN takes them, not model {config.model!r}")
+        else:
+            self.sources = open_pair(config.src, config.dst, config.effective_loss)
+        fixed = self.family.model_overrides() if self.family else None
+        self.model: FaceSwapModel = build_model(config, self.sources, fixed).to(self.device)
         if config.channels_last:
             self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.resolution = self.model.resolution
-        self.disc: FsModel | None = build_discriminator(config, self.resolution)
+        self.disc: FsModel | None
+        if self.family is not None:
+            assert isinstance(self.model, CGANGenerator)
+            self.disc = self.family.build_discriminator(self.model, config.seed)
+        else:
+            self.disc = build_discriminator(config, self.resolution)
         if self.disc is not None:
             self.disc.to(self.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
@@ -124,6 +149,8 @@ class Trainer:
         if config.resume and checkpoint_candidates(self.checkpoint_path):
             resumed = load_checkpoint(self.checkpoint_path)
             check_resume(resumed, config, self.model, self._trainable, self.disc is not None)
+            if self.family is not None:
+                self.family.check_resume(resumed)
             _state.restore(self, resumed)
         self.resumed_from = resumed.path if resumed else None
         # -- past this point the input has been accepted; now join the process group and start loading
@@ -135,7 +162,6 @@ class Trainer:
             self.ddp = DDP(self.model, device_ids=ids)
             if self.disc is not None:
                 self.d_ddp = DDP(self.disc, device_ids=ids)
-        masks, em = needs(config)
         loss_cfg = config.effective_loss
         # DF/LIAE skip the swap pass (a third of the decoder work) unless a style loss needs the swapped face.
         self._swap_kw = {} if loss_cfg.face_style_weight > 0 or loss_cfg.bg_style_weight > 0 else {"swap": False}
@@ -150,14 +176,17 @@ class Trainer:
             "batch_size": config.batch_size, "seed": config.seed, "rank": self.dist.rank,
             "world": self.dist.world, "need_masks": masks, "need_em": em,
         }  # fmt: skip
-        sampler = PairSampler(
+        sampler_cls = IdentitySampler if self.family else PairSampler
+        sampler = sampler_cls(
             self.sources, config.effective_augment, self.resolution, config.batch_size, config.seed,
             rank=self.dist.rank, world=self.dist.world, need_masks=masks, need_em=em,
         )  # fmt: skip
+        if self.family is not None:
+            spec = self.family.loader_spec(spec)
         self.loader = BatchLoader(spec, workers=config.workers, prefetch=config.prefetch, start=self.counter,
                                   sampler=sampler if config.workers == 0 else None)  # fmt: skip
         self._stop: StopReason | None = None
-        self._preview: Batch | None = None
+        self._preview: AnyBatch | None = None
         self.metrics: MetricsLog | None = None
         self._tb: Any = None
         if self.dist.is_main:
@@ -176,10 +205,12 @@ class Trainer:
         """Ask :meth:`fit` to save and return after the current step (safe from callbacks and signal handlers)."""
         self._stop = StopReason.REQUEST
 
-    def next_micro_batch(self) -> Batch:
+    def next_micro_batch(self) -> AnyBatch:
         """The next micro-batch from the loader, on the training device."""
         arrays = self.loader.get()
         self.counter += 1
+        if self.family is not None:
+            return self.family.batch(arrays, self.device, self.config.channels_last)
         return Batch.from_arrays(arrays, self.device, channels_last=self.config.channels_last)
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -193,7 +224,34 @@ class Trainer:
         """The model's training forward on a micro-batch (compiled and without the swap pass where possible)."""
         return self._forward(b.warped_src, b.warped_dst, **self._swap_kw)
 
-    def compute_gradients(self, micro_batches: Sequence[Batch]) -> dict[str, float]:
+    def micro_batch_losses(
+        self, b: AnyBatch
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], tuple[torch.Tensor, ...] | None]:
+        """The generator's loss on one micro-batch (call under :meth:`autocast`): ``(total, parts, d_inputs)``.
+
+        ``d_inputs`` are the discriminator's inputs (real and fake faces, detached) when the GAN is on.
+        """
+        cfg = self.config.effective_loss
+        if isinstance(b, IdentityBatch):
+            assert self.family is not None
+            return self.family.losses(self._forward, self.disc, b, cfg)
+        out = self.forward_train(b)
+        total, parts, extras = reconstruction_losses(out, b, cfg)
+        if self.disc is None:
+            return total, parts, None
+        g_loss, fake = gan_generator_loss(self.disc, out, b, extras, cfg)
+        parts["gan"] = g_loss
+        blur = extras.get("src_mask_blur")
+        return total + g_loss, parts, (b.target_src * blur if blur is not None else b.target_src, fake)
+
+    def discriminator_loss(self, d_inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The discriminator's loss on the inputs :meth:`micro_batch_losses` returned."""
+        assert self.d_ddp is not None
+        if self.family is not None:
+            return self.family.discriminator_loss(self.d_ddp, *d_inputs)
+        return discriminator_loss(self.d_ddp, *d_inputs)
+
+    def compute_gradients(self, micro_batches: Sequence[AnyBatch]) -> dict[str, float]:
         """Forward + backward over ``micro_batches``, leaving the mean gradient in ``.grad`` (and the disc's).
 
         Each micro-batch's loss is divided by their count, so N micro-batches of B give the gradient of one
@@ -201,9 +259,8 @@ class Trainer:
         Returns the loss parts averaged over the micro-batches.
         """
         n = len(micro_batches)
-        cfg = self.config.effective_loss
         sums: dict[str, torch.Tensor] = {}
-        fakes: list[tuple[torch.Tensor, torch.Tensor]] = []
+        fakes: list[tuple[torch.Tensor, ...]] = []
         if self.disc is not None:
             self.disc.requires_grad_(False)
         for i, b in enumerate(micro_batches):
@@ -211,24 +268,19 @@ class Trainer:
             ctx = self.ddp.no_sync() if isinstance(self.ddp, DDP) and not sync else contextlib.nullcontext()
             with ctx:
                 with self.autocast():
-                    out = self.forward_train(b)
-                    total, parts, extras = reconstruction_losses(out, b, cfg)
-                    if self.disc is not None:
-                        g_loss, fake = gan_generator_loss(self.disc, out, b, extras, cfg)
-                        total = total + g_loss
-                        parts["gan"] = g_loss
-                        blur = extras.get("src_mask_blur")
-                        fakes.append((b.target_src * blur if blur is not None else b.target_src, fake))
+                    total, parts, d_inputs = self.micro_batch_losses(b)
+                    if d_inputs is not None:
+                        fakes.append(d_inputs)
                 self.scaler.scale(total / n).backward()  # type: ignore[no-untyped-call]
             parts["loss"] = total
             for k, v in parts.items():
                 sums[k] = sums.get(k, torch.zeros((), device=self.device)) + v.detach().float() / n
         if self.disc is not None and self.d_ddp is not None:
             self.disc.requires_grad_(True)
-            for i, (real, fake) in enumerate(fakes):
+            for i, d_inputs in enumerate(fakes):
                 ctx = self.d_ddp.no_sync() if isinstance(self.d_ddp, DDP) and i < n - 1 else contextlib.nullcontext()
                 with ctx, self.autocast():
-                    d_loss = discriminator_loss(self.d_ddp, real, fake)
+                    d_loss = self.discriminator_loss(d_inputs)
                 self.scaler.scale(d_loss / n).backward()  # type: ignore[no-untyped-call]
                 sums["disc"] = sums.get("disc", torch.zeros((), device=self.device)) + d_loss.detach().float() / n
         keys = sorted(sums)
@@ -247,7 +299,7 @@ class Trainer:
                 torch._foreach_mul_([p.grad for p in self.params if p.grad is not None], thr / (norm + 1e-6))
         return norm
 
-    def train_step(self, micro_batches: Sequence[Batch] | None = None) -> StepInfo:
+    def train_step(self, micro_batches: Sequence[AnyBatch] | None = None) -> StepInfo:
         """One optimiser step over ``accum_steps`` micro-batches from the loader (or the ones given)."""
         t0 = time.perf_counter()
         if micro_batches is None:
@@ -258,7 +310,7 @@ class Trainer:
         if not bad:
             self.history.append((self.step, loss, parts.get("src", math.nan), parts.get("dst", math.nan)))
         dt = time.perf_counter() - t0
-        n = micro_batches[0].target_src.shape[0] * len(micro_batches) * self.dist.world
+        n = batch_samples(micro_batches[0]) * len(micro_batches) * self.dist.world
         return StepInfo(self.step, self.config.steps, loss, parts, lr, norm, n / max(dt, 1e-9), dt, bad, self.bad_steps)
 
     def apply_gradients(self, loss: float) -> tuple[float, bool, float]:
@@ -386,8 +438,10 @@ class Trainer:
         if not self.dist.is_main:
             return None
         save_checkpoint(self.checkpoint_path, state, keep=self.config.keep_backups)
+        meta = {"fs_train.step": str(self.step), **(self.family.model_metadata() if self.family else {})}
+        extra = self.family.model_tensors() if self.family else None
         with self.ema_weights():
-            save_model(self.model, self.config.out_dir / MODEL_FILE, metadata={"fs_train.step": str(self.step)})
+            save_model(self.model, self.config.out_dir / MODEL_FILE, metadata=meta, extra_tensors=extra)
         return self.checkpoint_path
 
     @contextlib.contextmanager
@@ -403,20 +457,33 @@ class Trainer:
         finally:
             self.model.load_state_dict(backup)
 
-    def preview_batch(self) -> Batch:
+    def preview_batch(self) -> AnyBatch:
         """The fixed, un-augmented faces the previews show."""
         if self._preview is None:
-            self._preview = _state.preview_batch(self)
+            cfg = self.config
+            if self.family is not None:
+                n, seed = cfg.preview_count, cfg.seed + 1
+                self._preview = self.family.preview_batch(n, self.resolution, seed, self.device)
+            else:
+                self._preview = _state.preview_batch(self)
         return self._preview
 
     @torch.no_grad()
     def write_preview(self) -> Path:
-        """Write ``previews/preview_<step>.png`` and ``preview_latest.png``: src | src->src | dst | dst->dst | swap."""
+        """Write ``previews/preview_<step>.png`` and ``preview_latest.png``: src | src->src | dst | dst->dst | swap.
+
+        A CGAN's grid has a row per face of each identity: the face, its reconstruction, then the face
+        rendered as each identity.
+        """
         b = self.preview_batch()
         with self.ema_weights():
-            out = self.model(b.target_src, b.target_dst)
-        swapped = out.src_dst if out.src_dst is not None else torch.zeros_like(b.target_dst)
-        grid = preview_grid([b.target_src, out.src_src, b.target_dst, out.dst_dst, swapped])
+            if isinstance(b, IdentityBatch):
+                assert self.family is not None and isinstance(self.model, CGANGenerator)
+                grid = self.family.preview(self.model, b)
+            else:
+                out = self.model(b.target_src, b.target_dst)
+                swapped = out.src_dst if out.src_dst is not None else torch.zeros_like(b.target_dst)
+                grid = preview_grid([b.target_src, out.src_src, b.target_dst, out.dst_dst, swapped])
         folder = self.config.out_dir / "previews"
         write_png(folder / f"preview_{self.step:07d}.png", grid)
         return write_png(folder / "preview_latest.png", grid)
