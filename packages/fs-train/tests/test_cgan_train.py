@@ -44,7 +44,7 @@ def test_cgan_trains_on_two_real_facesets_and_resumes(tiny_config: Any, tmp_path
     table = json.loads(meta["fs_train.identities"])
     assert [e["name"] for e in table] == ["src", "dst"] and table[0]["faceset"] == str(cfg.src.resolve())
     with safe_open(str(cfg.out_dir / "checkpoint.safetensors"), framework="pt") as f:
-        keys = list(f.keys())  # noqa: SIM118
+        keys = list(f.keys())
         state = json.loads(f.metadata()["fs_train.state"])
     assert any(k.startswith("disc.") for k in keys) and any(k.startswith("optim.d.") for k in keys)
     assert any(k.startswith("optim.g.") for k in keys) and state["identities"] == table
@@ -73,7 +73,10 @@ def test_cgan_with_identity_vectors_and_more_facesets(tiny_config: Any, facesets
     assert result.step == 3 and torch.isfinite(torch.tensor(result.final_loss))
     extra = fs_models.load_extra_tensors(cfg.out_dir / "model.safetensors")
     torch.testing.assert_close(extra["identity_embeddings"], torch.tensor(vecs))
-    names = [e["name"] for e in json.loads(fs_models.read_header(cfg.out_dir / "model.safetensors")[2]["fs_train.identities"])]
+    names = [
+        e["name"]
+        for e in json.loads(fs_models.read_header(cfg.out_dir / "model.safetensors")[2]["fs_train.identities"])
+    ]
     assert names == ["src", "dst", "src-2"]
     with pytest.raises(CheckpointError, match="identity vectors"):
         Trainer(_cgan(tiny_config, steps=4, facesets=(facesets[0],), identity_embeddings=[[0.0] * 6] * 3))

@@ -1,10 +1,12 @@
 """fs-train: the pure-torch training loop of the fs face-swap toolkit.
 
 ``Trainer(TrainConfig(src=..., dst=..., out_dir=...)).fit()`` trains a fs-models autoencoder on two
-facesets with DFL-style augmentation and losses, gradient accumulation, LR schedules, mixed precision, EMA,
-DDP under torchrun, crash-safe safetensors checkpoints, previews and metrics.
+facesets (or the identity-conditioned CGAN on two or more, ``model="cgan"``) with DFL-style augmentation
+and losses, gradient accumulation, LR schedules, mixed precision, EMA, DDP under torchrun, crash-safe
+safetensors checkpoints, previews and metrics.
 """
 
+from fs_train._cgan import Identity, is_cgan, model_identities
 from fs_train.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from fs_train.config import (
     AugmentConfig,
@@ -42,6 +44,7 @@ __all__ = [
     "DivergedError",
     "FaceSource",
     "FitResult",
+    "Identity",
     "LRDropout",
     "LossConfig",
     "MetricsLog",
@@ -62,9 +65,11 @@ __all__ = [
     "cpu_bf16_features",
     "dssim",
     "get_preset",
+    "is_cgan",
     "load_checkpoint",
     "loss_plot",
     "lr_factor",
+    "model_identities",
     "open_pair",
     "parse_mask_chain",
     "preset_config",

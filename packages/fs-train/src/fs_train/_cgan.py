@@ -28,19 +28,23 @@ from fs_models import CGANConfig, CGANDiscriminator, CGANGenerator, ModelError, 
 from fs_train._augment import SideSpec, augment_sample
 from fs_train.checkpoint import TrainState
 from fs_train.config import AugmentConfig, LossConfig, TrainConfig
-from fs_train.data import FaceSource, PairSampler
+from fs_train.data import Batch, FaceSource, PairSampler
 from fs_train.errors import CheckpointError, ConfigError, DataError
 from fs_train.losses import _image_loss, _soft_mask
 from fs_train.preview import preview_grid
 
 __all__ = [
     "IDENTITIES_KEY",
+    "AnyBatch",
     "CGANFamily",
+    "Identity",
     "IdentityBatch",
     "IdentitySampler",
+    "batch_samples",
     "build_identity_sampler",
     "identity_names",
     "is_cgan",
+    "model_identities",
 ]
 
 IDENTITIES_KEY = "fs_train.identities"
@@ -55,6 +59,45 @@ def is_cgan(model: str) -> bool:
         return issubclass(model_spec(model).config_cls, CGANConfig)
     except ModelError:
         return False
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """One identity a CGAN was trained on (from the model file written by ``fs train``)."""
+
+    label: int
+    name: str
+    """The faceset folder's name (unique within the model)."""
+    faceset: Path
+    """The faceset it was trained on (absolute, as it was at training time)."""
+    vector: torch.Tensor | None
+    """Its identity vector when the model is conditioned on external embeddings, else ``None``."""
+
+
+def model_identities(path: str | Path) -> list[Identity]:
+    """The identity table of a CGAN model file that ``fs train`` wrote (label order).
+
+    Raises:
+        CheckpointError: not an fs-models file, or a file without the table (not trained by fs-train).
+    """
+    from fs_models import load_extra_tensors, read_header
+
+    try:
+        _, _, meta = read_header(path)
+        extra = load_extra_tensors(path)
+    except ModelError as exc:
+        raise CheckpointError(str(exc)) from exc
+    if IDENTITIES_KEY not in meta:
+        raise CheckpointError(f"{path}: holds no identity table ({IDENTITIES_KEY}); was it trained by fs train?")
+    try:
+        table = json.loads(meta[IDENTITIES_KEY])
+        vectors = extra.get(VECTORS_KEY)
+        return [
+            Identity(int(e["label"]), str(e["name"]), Path(e["faceset"]), None if vectors is None else vectors[k])
+            for k, e in enumerate(table)
+        ]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as exc:
+        raise CheckpointError(f"{path}: unreadable identity table: {exc}") from exc
 
 
 def identity_names(paths: Sequence[Path]) -> list[str]:
@@ -149,6 +192,15 @@ class IdentityBatch:
     em: torch.Tensor | None
     labels: torch.Tensor
     identity: torch.Tensor
+
+
+AnyBatch = Batch | IdentityBatch
+"""A micro-batch of the autoencoders (src and dst sides) or of the CGAN (K identities)."""
+
+
+def batch_samples(b: AnyBatch) -> int:
+    """Faces per side (autoencoders) or all faces (CGAN) of a micro-batch."""
+    return int(b.target.shape[0]) if isinstance(b, IdentityBatch) else int(b.target_src.shape[0])
 
 
 class CGANFamily:

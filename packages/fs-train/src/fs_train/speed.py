@@ -79,7 +79,7 @@ def profile_steps(trainer: Trainer, steps: int = 10, warmup: int = 2) -> dict[st
     """
     import time
 
-    from fs_train.trainer import batch_samples
+    from fs_train._cgan import batch_samples
 
     def sync() -> None:
         if trainer.device.type == "cuda":

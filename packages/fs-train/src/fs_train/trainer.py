@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from fs_models import AEOutput, CGANGenerator, FaceSwapModel, FsModel, save_model
 from fs_train import _state
-from fs_train._cgan import CGANFamily, IdentityBatch, IdentitySampler, is_cgan
+from fs_train._cgan import AnyBatch, CGANFamily, IdentityBatch, IdentitySampler, batch_samples, is_cgan
 from fs_train._dist import DistInfo, all_reduce_max, resolve_device
 from fs_train._loader import BatchLoader
 from fs_train._setup import build_discriminator, build_model, check_resume, needs, trainable_names
@@ -43,16 +43,8 @@ from fs_train.speed import resolve_precision
 
 __all__ = ["FitResult", "StepInfo", "StopReason", "Trainer"]
 
-AnyBatch = Batch | IdentityBatch
-"""A micro-batch of the autoencoders (src and dst sides) or of the CGAN (K identities)."""
-
 CHECKPOINT = "checkpoint.safetensors"
 MODEL_FILE = "model.safetensors"
-
-
-def batch_samples(b: AnyBatch) -> int:
-    """Faces per side (autoencoders) or all faces (CGAN) of a micro-batch."""
-    return int(b.target.shape[0]) if isinstance(b, IdentityBatch) else int(b.target_src.shape[0])
 
 
 class StopReason(str, enum.Enum):
