@@ -14,6 +14,8 @@ import pytest
 import fs_models
 from fs_align.testing import artifact_dir, asset_or_skip
 from fs_cli.pipeline import load_face_model, load_swap_model
+from fs_cli.pipeline.evaluate import reconstruction_ssim
+from fs_faceset import Faceset
 from fs_merge import FrameReader, probe_video
 from fs_train import load_checkpoint
 
@@ -79,7 +81,11 @@ def test_cgan_train_resume_merge(fs: Any, clip: Path, clip_faces: Path, franck_f
     diff = [float(cv2.absdiff(a.image, b.image).mean()) for a, b in zip(FrameReader(swap), FrameReader(own))]
     assert max(diff) > 0.1  # another identity renders another face
     result = fs("merge", clip, "--model", model, "-o", tmp_path / "x.mp4", "--identity", "nobody")
-    assert result.exit_code != 0 and "0=franck_faces" in result.output and "1=clip_faces" in result.output
+    assert result.exit_code != 0 and f"0=franck_faces, 1={clip_faces.name}" in result.output
+    # fs eval's reconstruction SSIM rebuilds each faceset as its own identity
+    ssim = reconstruction_ssim(fs_models.load_model(model / "model.safetensors"), Faceset.open(franck_faces),
+                               Faceset.open(clip_faces))  # fmt: skip
+    assert set(ssim) == {"ssim_src_src", "ssim_dst_dst"} and all(-1 < v <= 1 for v in ssim.values())
     # the swap model fs merge uses is a plain one-input model: TorchFaceModel and the .dfm export take it
     fixed = load_swap_model(model)
     assert isinstance(fixed, fs_models.FixedIdentityCGAN)
@@ -97,3 +103,35 @@ def test_cgan_train_resume_merge(fs: Any, clip: Path, clip_faces: Path, franck_f
 def test_cgan_flags_only_for_a_cgan(fs: Any, clip_faces: Path, tmp_path: Path) -> None:
     result = fs("train", "--src", clip_faces, "--dst", clip_faces, "--faceset", clip_faces, "-o", tmp_path / "m")
     assert result.exit_code != 0 and "only for a CGAN" in result.output
+
+
+def test_cgan_on_sface_embeddings_renders_an_unseen_faceset(
+    fs: Any, clip_faces: Path, franck_faces: Path, tmp_path: Path
+) -> None:
+    """--identity-embedding: the generator takes each faceset's mean SFace embedding, so merging can render a
+    faceset it never trained on (its own mean embedding)."""
+    import torch
+
+    from fs_cli.pipeline import src_identity
+    from fs_faceset import FacesetWriter
+    from fs_train import model_identities
+
+    model = tmp_path / "cgan_sface"
+    args = ["train", "--model", "cgan", "--src", franck_faces, "--dst", clip_faces, "-o", model, *TINY]
+    result = fs("-q", *args, "--steps", "2", "--identity-embedding", "--preview-every", "0", "--json")
+    assert result.exit_code == 0, result.output
+    table = model_identities(model / "model.safetensors")
+    assert [t.vector.shape for t in table if t.vector is not None] == [(128,), (128,)]
+    np.testing.assert_allclose(table[0].vector.numpy(), src_identity(franck_faces), atol=1e-6)
+    unseen = tmp_path / "unseen"
+    with FacesetWriter(unseen) as writer:
+        writer.add_all(list(Faceset.open(franck_faces))[:5])
+    fixed = load_swap_model(model, identity=str(unseen))
+    assert isinstance(fixed, fs_models.FixedIdentityCGAN)
+    with torch.no_grad():
+        want = fixed.generator.embed_identity(torch.from_numpy(src_identity(unseen))[None])[0]
+    torch.testing.assert_close(fixed.target[0], want)
+    faces = np.stack([np.asarray(f.image) for f in list(Faceset.open(clip_faces))[:2]])
+    faces = np.stack([cv2.resize(f, (32, 32)) for f in faces])
+    out = load_face_model(model, identity="franck_faces").swap(faces)
+    assert out.faces.shape == (2, 32, 32, 3)

@@ -325,7 +325,8 @@ class CGANFamily:
         for k in range(self.count):
             ident = self.vectors[k].expand(n, -1).to(b.target.device) if self.vectors is not None else b.labels * 0 + k
             columns.append(model(b.target, ident)[0])
-        return preview_grid(columns, ["face", "own", *[f"as {name}" for name in self.names]])
+        short = [name if len(name) <= 10 else name[:8] + ".." for name in self.names]  # fits a 96 px cell
+        return preview_grid(columns, ["face", "own", *[f"as {name}" for name in short]])
 
     # -- the identity table in checkpoints and model files ---------------------------------------------------
     def table(self) -> list[dict[str, Any]]:

@@ -256,7 +256,10 @@ def evaluate(
 
 
 def reconstruction_ssim(model: Any, src: Any, dst: Any, count: int = 16) -> dict[str, float]:
-    """SSIM of the model's src->src and dst->dst reconstructions of (up to) ``count`` faces of each faceset."""
+    """SSIM of the model's src->src and dst->dst reconstructions of (up to) ``count`` faces of each faceset.
+
+    A label-conditioned CGAN rebuilds src as label 0 and dst as label 1; one on external embeddings gives ``{}``.
+    """
     import torch
 
     res = int(model.resolution)
@@ -275,14 +278,24 @@ def reconstruction_ssim(model: Any, src: Any, dst: Any, count: int = 16) -> dict
     def tensor(x: U8) -> Any:
         return torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255.0
 
+    import fs_models
+
     device = next(model.parameters()).device
     with torch.inference_mode():
-        out = model(tensor(a).to(device), tensor(b).to(device))
+        ta, tb = tensor(a).to(device), tensor(b).to(device)
+        if isinstance(model, fs_models.CGANGenerator):  # each faceset rebuilt as its own identity (labels 0, 1)
+            if model.config.external_embedding_dims > 0:
+                return {}  # its identity vectors live in the model file's table, not in the model
+            zeros = torch.zeros(n, dtype=torch.long, device=device)
+            src_src, dst_dst = model(ta, zeros)[0], model(tb, zeros + 1)[0]
+        else:
+            out = model(ta, tb)
+            src_src, dst_dst = out.src_src, out.dst_dst
 
     def back(t: Any) -> U8:
         return np.asarray((t.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8))
 
-    ss, dd = back(out.src_src), back(out.dst_dst)
+    ss, dd = back(src_src), back(dst_dst)
     return {
         "ssim_src_src": float(np.mean([ssim(x, y) for x, y in zip(ss, a)])),
         "ssim_dst_dst": float(np.mean([ssim(x, y) for x, y in zip(dd, b)])),
