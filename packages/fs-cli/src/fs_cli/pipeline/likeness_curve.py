@@ -31,7 +31,8 @@ DEMO_MERGE = {
 }  # fmt: skip
 """The merge settings of ``fs demo`` (and of the curve's evaluations). The face is unsharp-masked in face space
 (DeepFaceLab's merger ``blursharpen``, gaussian, 30): a 64-px model's face is enlarged ~2.6x onto cap12's frame;
-measured on a 2,070-step ``cpu`` model: detail kept 0.51 -> 0.93, SFace swap->src 0.594 -> 0.604, NME, pose unchanged."""
+measured on a 2,070-step ``cpu`` model: detail kept 0.51 -> 0.93, SFace swap->src 0.594 -> 0.604, NME and pose
+unchanged."""
 
 
 def likeness_curve(
