@@ -6,6 +6,7 @@ DDP under torchrun, crash-safe safetensors checkpoints, previews and metrics.
 """
 
 from fs_train.checkpoint import TrainState, load_checkpoint, save_checkpoint
+from fs_train.control import CONTROL_FILE, read_control, request_control
 from fs_train.config import (
     AugmentConfig,
     ClipMode,
@@ -29,6 +30,7 @@ from fs_train.trainer import FitResult, StepInfo, StopReason, Trainer
 __version__ = "0.1.0"
 
 __all__ = [
+    "CONTROL_FILE",
     "EMA",
     "PRESETS",
     "AdaBelief",
@@ -69,7 +71,9 @@ __all__ = [
     "parse_mask_chain",
     "preset_config",
     "preview_grid",
+    "read_control",
     "reconstruction_losses",
+    "request_control",
     "resolve_precision",
     "save_checkpoint",
     "style_loss",
