@@ -144,7 +144,8 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """A fresh browser context and page (1400x900) per test; screenshots go to ``shot(page, name)``."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    # bypass_csp: Playwright evaluates its wait predicates as strings, which the page's CSP forbids
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
     pg = context.new_page()
     pg.set_default_timeout(30_000)
     yield pg

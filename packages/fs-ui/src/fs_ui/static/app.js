@@ -152,17 +152,9 @@ function nearVertex(pt) {
     }
   return null;
 }
-function insidePoly(pt, pts) {
-  let inside = false;
-  for (let i = 0, j = pts.length - 1; i < pts.length; j = i++) {
-    const [xi, yi] = pts[i], [xj, yj] = pts[j];
-    if ((yi > pt[1]) !== (yj > pt[1]) && pt[0] < ((xj - xi) * (pt[1] - yi)) / (yj - yi) + xi) inside = !inside;
-  }
-  return inside;
-}
 function closeDrawing() {
   const e = state.editor;
-  if (e && e.drawing && e.drawing.points.length >= 3) { e.polys.push(e.drawing); e.selected = e.polys.length - 1; e.dirty = true; }
+  if (e && e.drawing && e.drawing.points.length >= 3) { e.polys.push(e.drawing); e.selected = -1; e.dirty = true; }
   if (e) e.drawing = null;
   drawEditor();
 }
@@ -176,8 +168,6 @@ canvas.addEventListener("mousedown", (ev) => {
   }
   const v = nearVertex(pt);
   if (v) { e.drag = v; e.selected = v[0]; return drawEditor(); }
-  const hit = e.polys.map((p, i) => (insidePoly(pt, p.points) ? i : -1)).filter((i) => i >= 0).pop();
-  if (hit !== undefined && hit !== e.selected) { e.selected = hit; return drawEditor(); }
   e.selected = -1;
   e.drawing = { kind: kind(), points: [pt] };
   drawEditor();
