@@ -308,8 +308,10 @@ async function pollRun() {
   const s = await getJSON(`/api/runs/${state.run}`);
   const rate = s.samples_per_s ? `${s.samples_per_s.toFixed(1)} samples/s` : "? samples/s";
   $("run-stats").textContent = `${s.state}${s.stop_reason ? " (" + s.stop_reason + ")" : ""} · step ${s.step}` +
-    (s.steps ? ` / ${s.steps}` : "") + ` · ${rate} · ETA ${fmtTime(s.eta_s)}` + (s.pending ? " · request pending" : "");
+    (s.steps ? ` / ${s.steps}` : "") + ` · ${rate}` + (s.state === "stopped" ? "" : ` · ETA ${fmtTime(s.eta_s)}`) + (s.pending ? " · request pending" : "");
   $("run-stats").dataset.step = s.step;
+  const done = s.controls.length ? s.controls[s.controls.length - 1] : null;
+  $("run-done").textContent = done ? `trainer did: ${done.command} at step ${done.step}` : "";
   plotLoss(s.losses);
   if (s.preview && s.preview !== lastPreview) { lastPreview = s.preview; $("run-preview").src = `/api/runs/${state.run}/preview.png?t=${s.preview}`; }
   if ($("view-train").classList.contains("active")) runTimer = setTimeout(pollRun, 1500);
