@@ -17,7 +17,10 @@ def test_browse_page_delete_undo(serve: Any, faceset: Path, page: Any, shot: Any
     server = serve(facesets=(faceset,))
     _open(page, server)
     page.wait_for_function("document.querySelectorAll('#grid .tile img').length === 200")
-    page.wait_for_function("[...document.querySelectorAll('#grid .tile img')].slice(0, 20).every(i => i.complete && i.naturalWidth === 128)")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#grid .tile img')].slice(0, 20)"
+        ".every(i => i.complete && i.naturalWidth === 128)"
+    )
     assert page.inner_text("#face-count") == "240 faces"
     assert page.inner_text("#page-label") == "page 1 / 2"
     shot(page, "browser_page1")
@@ -47,7 +50,9 @@ def test_browse_page_delete_undo(serve: Any, faceset: Path, page: Any, shot: Any
 def test_sort_and_overlays(serve: Any, faceset: Path, page: Any, shot: Any) -> None:
     fs = Faceset.open(faceset)
     fid = fs.ids[0]
-    fs.set_polygons([fid], [[("include", [[8, 8], [56, 8], [56, 56], [8, 56]]), ("exclude", [[20, 20], [40, 20], [30, 40]])]])
+    fs.set_polygons(
+        [fid], [[("include", [[8, 8], [56, 8], [56, 56], [8, 56]]), ("exclude", [[20, 20], [40, 20], [30, 40]])]]
+    )
     server = serve(facesets=(faceset,))
     _open(page, server)
     page.wait_for_function("document.querySelectorAll('#grid .tile').length === 200")
@@ -102,7 +107,9 @@ def test_mask_editor_polygon_survives_reload(serve: Any, faceset: Path, page: An
     page.wait_for_function("document.querySelectorAll('#grid .tile').length === 200")
     page.dblclick("#grid .tile:nth-child(2)")
     page.wait_for_function(f"document.querySelector('#editor-face').textContent.includes('{fid}')")
-    page.wait_for_function("document.querySelector('#labels-img').complete && document.querySelector('#labels-img').naturalWidth > 0")
+    page.wait_for_function(
+        "document.querySelector('#labels-img').complete && document.querySelector('#labels-img').naturalWidth > 0"
+    )
     inside_px = page.evaluate(
         """() => { const c = document.createElement('canvas'), img = document.getElementById('labels-img');
         c.width = img.naturalWidth; c.height = img.naturalHeight; const g = c.getContext('2d'); g.drawImage(img, 0, 0);
@@ -112,8 +119,8 @@ def test_mask_editor_polygon_survives_reload(serve: Any, faceset: Path, page: An
     assert inside_px[0] > 200 and inside_px[1] < 30 and inside_px[2] < 30  # include, outside, the exclude cut
     # the canvas shows the saved polygons again after the reload: a green edge pixel on the include square
     green = page.evaluate(
-        f"""() => {{ const g = document.getElementById('editor-canvas').getContext('2d');
-        const d = g.getImageData(Math.round(32 * 8), Math.round(12 * 8), 1, 1).data; return [d[0], d[1], d[2]]; }}"""
+        """() => { const g = document.getElementById('editor-canvas').getContext('2d');
+        const d = g.getImageData(Math.round(32 * 8), Math.round(12 * 8), 1, 1).data; return [d[0], d[1], d[2]]; }"""
     )
     assert green[1] > 150 and green[0] < 120, green
     shot(page, "editor_after_reload")

@@ -27,7 +27,9 @@ def test_preview_changes_with_the_config_then_save_and_render(
     page.goto(server.url + "#merge")
     page.wait_for_selector("body[data-ready='1']")
     page.wait_for_function("document.querySelector('#after-img').src.startsWith('blob:')")
-    page.wait_for_function("document.querySelector('#after-img').complete && document.querySelector('#before-img').complete")
+    page.wait_for_function(
+        "document.querySelector('#after-img').complete && document.querySelector('#before-img').complete"
+    )
     assert page.input_value("#frame-number") == "0"
     assert page.inner_text("#merge-ms").startswith("merge ")
     before = page.query_selector("#before-img").screenshot()
@@ -89,7 +91,10 @@ def test_merge_time_per_change_at_720p(serve: Any, dst: tuple[Path, Path], tiny_
                 server_ms, round_ms = [], []
                 for k in range(6):
                     t0 = time.perf_counter()
-                    res = client.post("/api/merge/preview", json={"frame": 3, "config": {**cfg, "erode_px": cfg.get("erode_px", 0) + k % 2}})
+                    res = client.post(
+                        "/api/merge/preview",
+                        json={"frame": 3, "config": {**cfg, "erode_px": cfg.get("erode_px", 0) + k % 2}},
+                    )
                     round_ms.append((time.perf_counter() - t0) * 1000)
                     res.raise_for_status()
                     server_ms.append(float(res.headers["x-merge-ms"]))

@@ -50,12 +50,16 @@ def test_monitor_save_now_and_stop(serve: Any, training: Any, page: Any, shot: A
     page.goto(server.url + "#train")
     page.wait_for_selector("body[data-ready='1']")
     page.wait_for_function("+document.querySelector('#run-stats').dataset.step >= 8", timeout=120_000)
-    page.wait_for_function("document.querySelector('#run-preview').complete && document.querySelector('#run-preview').naturalWidth > 0", timeout=60_000)
+    page.wait_for_function(
+        "document.querySelector('#run-preview').complete && document.querySelector('#run-preview').naturalWidth > 0",
+        timeout=60_000,
+    )
     stats = page.inner_text("#run-stats")
     assert stats.startswith("running · step ") and "/ 1000000" in stats and "samples/s" in stats and "ETA" in stats
     # the loss curve is drawn: blue pixels on the canvas
     blue = page.evaluate(
-        """() => { const c = document.getElementById('loss-canvas'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        """() => { const c = document.getElementById('loss-canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i + 2] > 200 && d[i] < 140) n++; return n; }"""
     )
     assert blue > 50
@@ -63,7 +67,9 @@ def test_monitor_save_now_and_stop(serve: Any, training: Any, page: Any, shot: A
     assert not (run / "checkpoint.safetensors").exists()  # save_every=0: only "save now" writes one mid-run
     page.click("#save-now")
     page.wait_for_function("document.querySelector('#run-msg').textContent === 'asked the trainer to save'")
-    page.wait_for_function("document.querySelector('#run-done').textContent.startsWith('trainer did: save at step')", timeout=60_000)
+    page.wait_for_function(
+        "document.querySelector('#run-done').textContent.startsWith('trainer did: save at step')", timeout=60_000
+    )
     events = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert any(e.get("event") == "control" and e.get("command") == "save" for e in events)
     assert (run / "checkpoint.safetensors").is_file() and (run / "model.safetensors").is_file()
@@ -73,7 +79,9 @@ def test_monitor_save_now_and_stop(serve: Any, training: Any, page: Any, shot: A
     assert not thread.is_alive()
     fit = result["fit"]
     assert fit.stopped_by.value == "request" and fit.checkpoint is not None and fit.checkpoint.is_file()
-    page.wait_for_function("document.querySelector('#run-stats').textContent.startsWith('stopped (request)')", timeout=30_000)
+    page.wait_for_function(
+        "document.querySelector('#run-stats').textContent.startsWith('stopped (request)')", timeout=30_000
+    )
     last = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()][-1]
     assert last == {"event": "stop", "step": fit.step, "reason": "request"}
     shot(page, "training_stopped")

@@ -77,7 +77,9 @@ Polys = tuple[tuple[Any, npt.NDArray[np.float32]], ...]
 def _shard_with_polygons(shard: ShardData, rows: Mapping[int, Polys]) -> tuple[dict[str, Any], dict[str, str]]:
     """The tensors and metadata of ``shard`` with the polygons of local ``rows`` replaced (drawing order kept)."""
     t = shard.t
-    fpo, offs, inc, pts = (np.asarray(t[k]) for k in ("face_poly_offsets", "poly_offsets", "poly_include", "poly_points"))
+    fpo, offs, inc, pts = (
+        np.asarray(t[k]) for k in ("face_poly_offsets", "poly_offsets", "poly_include", "poly_points")
+    )
     points: list[npt.NDArray[np.float32]] = []
     include: list[int] = []
     per_face = [0]

@@ -6,7 +6,6 @@ DDP under torchrun, crash-safe safetensors checkpoints, previews and metrics.
 """
 
 from fs_train.checkpoint import TrainState, load_checkpoint, save_checkpoint
-from fs_train.control import CONTROL_FILE, read_control, request_control
 from fs_train.config import (
     AugmentConfig,
     ClipMode,
@@ -18,6 +17,7 @@ from fs_train.config import (
     TrainConfig,
     parse_mask_chain,
 )
+from fs_train.control import CONTROL_FILE, read_control, request_control
 from fs_train.data import Batch, FaceSource, PairSampler, open_pair
 from fs_train.errors import CheckpointError, ConfigError, DataError, DivergedError, TrainError
 from fs_train.losses import dssim, reconstruction_losses, style_loss

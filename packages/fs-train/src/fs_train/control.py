@@ -15,7 +15,7 @@ from pathlib import Path
 from fs_align import atomic_write
 from fs_train.errors import ConfigError
 
-__all__ = ["CONTROL_FILE", "COMMANDS", "read_control", "request_control"]
+__all__ = ["COMMANDS", "CONTROL_FILE", "read_control", "request_control"]
 
 CONTROL_FILE = "control.json"
 COMMANDS = ("save", "stop")

@@ -65,13 +65,14 @@ class _Ui:
         self.facesets = [FacesetService(p) for p in config.facesets]
         self.runs = list(config.runs)
         self._merge: MergeService | None = None
-        self.merge_error: str | None = None
 
     def faceset(self, request: Request) -> FacesetService:
-        return _pick(self.facesets, request.path_params["fs"], "faceset")
+        svc: FacesetService = _pick(self.facesets, request.path_params["fs"], "faceset")
+        return svc
 
     def run(self, request: Request) -> Path:
-        return _pick(self.runs, request.path_params["run"], "training folder")
+        run: Path = _pick(self.runs, request.path_params["run"], "training folder")
+        return run
 
     def merge(self) -> MergeService:
         """The merge tuner, set up on first use (the model is loaded then)."""

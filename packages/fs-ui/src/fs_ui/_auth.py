@@ -40,8 +40,8 @@ class TokenMiddleware:
         given, in_query = self._given(scope)
         if given is None or not hmac.compare_digest(given, self.token):
             body = b"403: this fs ui session needs its token (open the URL `fs ui` printed)\n"
-            await send({"type": "http.response.start", "status": 403,
-                        "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
+            headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 403, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
         if not in_query:

@@ -80,7 +80,7 @@ def _folder(path: Path | str, what: str) -> Path:
 def is_faceset(path: Path) -> bool:
     """Whether ``path`` is a faceset folder (its ``index.json`` says ``fs-faceset``)."""
     try:
-        return json.loads((path / "index.json").read_text(encoding="utf-8")).get("format") == "fs-faceset"
+        return bool(json.loads((path / "index.json").read_text(encoding="utf-8")).get("format") == "fs-faceset")
     except (OSError, ValueError, AttributeError):
         return False
 

@@ -143,7 +143,9 @@ class FacesetService:
         face = self.face(face_id)
         img = np.ascontiguousarray(face.image)
         scale = size / face.size
-        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        img = np.asarray(
+            cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR), np.uint8
+        )
         if "mask" in overlays and face.mask is not None:
             m = cv2.resize(face.mask, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32)[..., None] / 255
             tint = np.array([255, 120, 0], np.float32)
@@ -156,7 +158,7 @@ class FacesetService:
         if "landmarks" in overlays:
             r = 1 if size < 160 else 2
             for x, y in face.landmarks * scale:
-                cv2.circle(img, (int(round(x * 16)), int(round(y * 16))), r * 16, (0, 255, 255), -1, cv2.LINE_AA, 4)
+                cv2.circle(img, (round(x * 16), round(y * 16)), r * 16, (0, 255, 255), -1, cv2.LINE_AA, 4)
         return img
 
     def labels_mask(self, face_id: str) -> U8:
@@ -208,7 +210,7 @@ class FacesetService:
             for i, p in enumerate(polygons):
                 if not isinstance(p, dict):
                     raise UiError(f"polygons[{i}]: expected {{kind, points}}")
-                poly = Polygon(p.get("kind"), np.asarray(p.get("points"), dtype=np.float64))
+                poly = Polygon(p.get("kind"), np.asarray(p.get("points"), dtype=np.float64))  # type: ignore[arg-type]
                 checked.append((poly.kind.value, poly.points))
         except (PolygonError, ValueError, TypeError) as exc:
             raise UiError(f"polygons: {exc}") from None

@@ -121,9 +121,18 @@ class MergeService:
         self.config = MergeConfig.load(saved) if saved.is_file() else MergeConfig(allow_partial=True)
 
     def info(self) -> dict[str, Any]:
-        return {"video": self.video.name, "frames": self.num_frames, "fps": self.fps, "width": self.width,
-                "height": self.height, "frames_with_faces": sorted(self.faces), "model": self.model_path.name,
-                "xseg": self.xseg_path is not None, "config": self.config.to_dict(), "out_dir": str(self.out_dir)}  # fmt: skip
+        return {
+            "video": self.video.name,
+            "frames": self.num_frames,
+            "fps": self.fps,
+            "width": self.width,
+            "height": self.height,
+            "frames_with_faces": sorted(self.faces),
+            "model": self.model_path.name,
+            "xseg": self.xseg_path is not None,
+            "config": self.config.to_dict(),
+            "out_dir": str(self.out_dir),
+        }
 
     def parse_config(self, data: Any) -> MergeConfig:
         if not isinstance(data, dict):
@@ -154,12 +163,12 @@ class MergeService:
         self._next = index + 1
         return np.ascontiguousarray(img)
 
-    def _segment(self, crops: U8) -> npt.NDArray[np.float32]:
+    def _segment(self, faces: U8) -> npt.NDArray[np.float32]:
         from fs_mask import load_xseg, predict_masks
 
         if self._xseg is None:
             self._xseg = load_xseg(self.xseg_path, device=self.device)  # type: ignore[arg-type]
-        return predict_masks(self._xseg, crops, device=self.device)
+        return predict_masks(self._xseg, faces, device=self.device)
 
     def _cached(self, index: int) -> _Cached:
         with self.lock:
@@ -201,8 +210,11 @@ class MergeService:
         try:
             for j, face in enumerate(item.faces):
                 assert item.out is not None
-                mask = merge_mask(config.mask, face, item.matrices[j], self.size, face_mask=item.out.face_mask[j],
-                                  dst_mask=item.out.dst_mask[j], xseg=None if item.xseg is None else item.xseg[j])  # fmt: skip
+                xseg = None if item.xseg is None else item.xseg[j]
+                prd, dst_mask = item.out.face_mask[j], item.out.dst_mask[j]
+                mask = merge_mask(
+                    config.mask, face, item.matrices[j], self.size, face_mask=prd, dst_mask=dst_mask, xseg=xseg
+                )
                 merged = merge_face(merged, item.out.faces[j], mask, item.matrices[j], config)
         except (MergeError, ValueError) as exc:
             raise UiError(f"frame {index}: {exc}") from None
