@@ -107,6 +107,18 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_xseg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained 32 px XSeg checkpoint (the real load / predict path; its masks are not meaningful)."""
+    import torch
+
+    import fs_mask
+
+    torch.manual_seed(0)
+    net = fs_mask.XSegNet(fs_mask.XSegConfig(resolution=32, base_channels=4, levels=2, bottleneck=16))
+    return fs_mask.save_checkpoint(tmp_path_factory.mktemp("xseg") / "xseg.safetensors", net)
+
+
 @pytest.fixture
 def serve() -> Iterator[Callable[..., Server]]:
     """Start a UI server for a :class:`UiConfig` (stopped after the test)."""

@@ -76,8 +76,10 @@ def test_sort_and_overlays(serve: Any, faceset: Path, page: Any, shot: Any) -> N
     shot(page, "browser_overlays")
 
 
-def test_mask_editor_polygon_survives_reload(serve: Any, faceset: Path, page: Any, shot: Any) -> None:
-    server = serve(facesets=(faceset,))
+def test_mask_editor_polygon_survives_reload(
+    serve: Any, faceset: Path, tiny_xseg: Path, page: Any, shot: Any
+) -> None:
+    server = serve(facesets=(faceset,), xseg=tiny_xseg)
     _open(page, server)
     page.wait_for_function("document.querySelectorAll('#grid .tile').length === 200")
     fid = page.get_attribute("#grid .tile:nth-child(2)", "data-id")
@@ -96,6 +98,10 @@ def test_mask_editor_polygon_survives_reload(serve: Any, faceset: Path, page: An
     page.keyboard.press("Enter")
     page.click("#save-poly")
     page.wait_for_function("document.querySelector('#editor-msg').textContent === 'saved 2 polygon(s)'")
+    # the XSeg prediction beside the labels (an untrained net here: only that it is computed and shown)
+    page.wait_for_function("!document.querySelector('#xseg-fig').hidden")
+    page.wait_for_function("document.querySelector('#xseg-img').complete")
+    assert page.evaluate("document.querySelector('#xseg-img').naturalWidth") == 64
     shot(page, "editor_saved")
     face = Faceset.open(faceset)[Faceset.open(faceset).index_of(fid)]
     assert [k.value for k, _ in face.polygons] == ["include", "exclude"]
