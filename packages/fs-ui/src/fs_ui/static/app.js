@@ -310,6 +310,7 @@ async function pollRun() {
   $("run-stats").textContent = `${s.state}${s.stop_reason ? " (" + s.stop_reason + ")" : ""} · step ${s.step}` +
     (s.steps ? ` / ${s.steps}` : "") + ` · ${rate}` + (s.state === "stopped" ? "" : ` · ETA ${fmtTime(s.eta_s)}`) + (s.pending ? " · request pending" : "");
   $("run-stats").dataset.step = s.step;
+  $("save-now").disabled = $("stop-run").disabled = s.state === "stopped";
   const done = s.controls.length ? s.controls[s.controls.length - 1] : null;
   $("run-done").textContent = done ? `trainer did: ${done.command} at step ${done.step}` : "";
   plotLoss(s.losses);
