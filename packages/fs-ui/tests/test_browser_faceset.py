@@ -76,9 +76,7 @@ def test_sort_and_overlays(serve: Any, faceset: Path, page: Any, shot: Any) -> N
     shot(page, "browser_overlays")
 
 
-def test_mask_editor_polygon_survives_reload(
-    serve: Any, faceset: Path, tiny_xseg: Path, page: Any, shot: Any
-) -> None:
+def test_mask_editor_polygon_survives_reload(serve: Any, faceset: Path, tiny_xseg: Path, page: Any, shot: Any) -> None:
     server = serve(facesets=(faceset,), xseg=tiny_xseg)
     _open(page, server)
     page.wait_for_function("document.querySelectorAll('#grid .tile').length === 200")
