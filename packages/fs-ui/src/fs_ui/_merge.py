@@ -117,6 +117,7 @@ class MergeService:
         self.lock = threading.Lock()
         self.render_lock = threading.Lock()
         self.job: RenderJob | None = None
+        self._stored: bool | None = None
         saved = out_dir / CONFIG_NAME
         self.config = MergeConfig.load(saved) if saved.is_file() else MergeConfig(allow_partial=True)
 
@@ -143,9 +144,15 @@ class MergeService:
             raise UiError(f"config: {exc}") from None
         if MaskSource.XSEG in cfg.mask and self.xseg_path is None:
             raise UiError("config: mask 'xseg' needs an XSeg model (fs ui --xseg FILE)")
-        if MaskSource.STORED in cfg.mask and not any(m is not None for m in self.faceset.masks()):
+        if MaskSource.STORED in cfg.mask and not self._has_masks():
             raise UiError("config: mask 'stored' needs stored masks in the faceset (`fs mask apply`)")
         return cfg
+
+    def _has_masks(self) -> bool:
+        if self._stored is None:
+            rows = [r for rs in self._rows.values() for r in rs]
+            self._stored = any(m is not None for m in self.faceset.masks(rows))
+        return self._stored
 
     # -- frames -----------------------------------------------------------------------------------------------
     def frame(self, index: int) -> U8:
