@@ -118,6 +118,7 @@ class MergeService:
         self.render_lock = threading.Lock()
         self.job: RenderJob | None = None
         self._stored: bool | None = None
+        out_dir.mkdir(parents=True, exist_ok=True)
         saved = out_dir / CONFIG_NAME
         self.config = MergeConfig.load(saved) if saved.is_file() else MergeConfig(allow_partial=True)
 
