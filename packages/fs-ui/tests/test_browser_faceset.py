@@ -128,3 +128,48 @@ def test_mask_editor_polygon_survives_reload(serve: Any, faceset: Path, tiny_xse
     )
     assert green[1] > 150 and green[0] < 120, green
     shot(page, "editor_after_reload")
+
+
+def test_two_tabs_lose_nothing(serve: Any, faceset: Path, browser: Any, shot: Any) -> None:
+    server = serve(facesets=(faceset,))
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
+    a, b = context.new_page(), context.new_page()
+    for pg in (a, b):
+        _open(pg, server)
+        pg.wait_for_function("document.querySelectorAll('#grid .tile').length === 200")
+    ids = [t.get_attribute("data-id") for t in a.query_selector_all("#grid .tile")[:3]]
+    # deletes from both tabs, each tab still showing the other's face: both removals are kept
+    a.click(f"#grid .tile[data-id='{ids[0]}']")
+    a.click("#delete-btn")
+    a.wait_for_function("document.querySelector('#face-count').textContent === '239 faces (1 removed)'")
+    b.click(f"#grid .tile[data-id='{ids[1]}']")
+    b.click("#delete-btn")
+    b.wait_for_function("document.querySelector('#face-count').textContent === '238 faces (2 removed)'")
+    assert not {ids[0], ids[1]} & set(Faceset.open(faceset).ids)
+    # both tabs open the same face's labels; the second save would overwrite the first: it is refused and the
+    # tab shows the labels the other tab saved
+    fid = ids[2]
+    for pg in (a, b):
+        pg.dblclick(f"#grid .tile[data-id='{fid}']")
+        pg.wait_for_function(f"document.querySelector('#editor-face').textContent.includes('{fid}')")
+    for pg, pts in ((a, ((10, 10), (50, 10), (50, 50))), (b, ((12, 40), (40, 40), (26, 60)))):
+        box = pg.query_selector("#editor-canvas").bounding_box()
+        for x, y in pts:
+            pg.mouse.click(box["x"] + x * box["width"] / 64, box["y"] + y * box["height"] / 64)
+        pg.keyboard.press("Enter")
+    a.click("#save-poly")
+    a.wait_for_function("document.querySelector('#editor-msg').textContent === 'saved 1 polygon(s)'")
+    b.click("#save-poly")
+    b.wait_for_function("document.querySelector('#editor-msg').textContent.startsWith('another tab saved')")
+    b.wait_for_function(  # the rasterised labels beside it are tab A's triangle now
+        """() => { const img = document.getElementById('labels-img');
+        if (!img.complete || !img.naturalWidth) return false;
+        const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+        const g = c.getContext('2d'); g.drawImage(img, 0, 0); return g.getImageData(45, 15, 1, 1).data[0] > 200; }"""
+    )
+    shot(b, "two_tabs_conflict")
+    face = Faceset.open(faceset)[Faceset.open(faceset).index_of(fid)]
+    assert len(face.polygons) == 1 and abs(float(face.polygons[0][1][1][0]) - 50) < 1  # tab A's triangle
+    b.click("#save-poly")  # B now works on top of A's labels: saving again keeps A's polygon
+    b.wait_for_function("document.querySelector('#editor-msg').textContent === 'saved 1 polygon(s)'")
+    context.close()

@@ -205,7 +205,8 @@ $("save-poly").addEventListener("click", async () => {
   const body = await res.json();
   if (res.status === 409) {
     $("editor-msg").textContent = "another tab saved this face first: its labels are loaded; redo your change";
-    e.polys = body.current.polygons; e.version = body.current.version; e.selected = -1; drawEditor(); return;
+    e.polys = body.current.polygons; e.version = body.current.version; e.selected = -1;
+    drawEditor(); refreshEditorImages(); return;
   }
   e.version = body.version; e.dirty = false;
   $("editor-msg").textContent = `saved ${e.polys.length} polygon(s)`;
