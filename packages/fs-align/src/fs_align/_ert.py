@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import as_strided
 
 from fs_align._dlib_format import ShapePredictorModel
 from fs_align.errors import AssetError
@@ -116,10 +115,10 @@ class ErtPredictor:
         n = boxes.shape[0]
         h, w = image.shape[:2]
         chans = 1 if image.ndim == 2 else image.shape[2]
-        # Only the feature pixels are read (converting a whole 1080p frame costs more than predicting a face).
-        # ``pixels`` views the frame as overlapping rows of ``chans`` bytes, so one 1-D take gathers whole pixels.
+        # Only the feature pixels are read (converting a whole 1080p frame costs more than predicting a face),
+        # all channels of all of them through one take from the flat frame (the fastest gather numpy has).
         flat = np.ascontiguousarray(image).reshape(-1)
-        pixels = as_strided(flat, (flat.size - chans + 1, chans), (1, 1), writeable=False)
+        channel = np.arange(chans, dtype=np.intp)
         scale = (boxes[:, 2:4] - boxes[:, 0:2])[:, :, None]  # (N, 2, 1)
         offset = boxes[:, 0:2, None] + 0.5  # rounding as floor(v + 0.5)
         to_index = np.array([chans, chans * w], dtype=np.float64)
@@ -136,7 +135,7 @@ class ErtPredictor:
             else:
                 inside = (pos[:, 0] >= 0) & (pos[:, 0] < w) & (pos[:, 1] >= 0) & (pos[:, 1] < h)
                 index = np.where(inside, to_index @ pos, 0).astype(np.intp)
-            feats = pixels.take(index, axis=0).sum(axis=-1, dtype=np.int16)
+            feats = flat.take(index[..., None] + channel).sum(axis=-1, dtype=np.int16)
             feats //= chans  # dlib's intensity: the integer mean of the channels
             if inside is not None:
                 feats *= inside  # pixels outside the image read 0
