@@ -116,9 +116,8 @@ class ErtPredictor:
         h, w = image.shape[:2]
         chans = 1 if image.ndim == 2 else image.shape[2]
         # Only the feature pixels are read (converting a whole 1080p frame costs more than predicting a face),
-        # all channels of all of them through one take from the flat frame (the fastest gather numpy has).
+        # through 1-D takes from the flat frame (the fastest gather numpy has).
         flat = np.ascontiguousarray(image).reshape(-1)
-        channel = np.arange(chans, dtype=np.intp)
         scale = (boxes[:, 2:4] - boxes[:, 0:2])[:, :, None]  # (N, 2, 1)
         offset = boxes[:, 0:2, None] + 0.5  # rounding as floor(v + 0.5)
         to_index = np.array([chans, chans * w], dtype=np.float64)
@@ -135,8 +134,11 @@ class ErtPredictor:
             else:
                 inside = (pos[:, 0] >= 0) & (pos[:, 0] < w) & (pos[:, 1] >= 0) & (pos[:, 1] < h)
                 index = np.where(inside, to_index @ pos, 0).astype(np.intp)
-            feats = flat.take(index[..., None] + channel).sum(axis=-1, dtype=np.int16)
-            feats //= chans  # dlib's intensity: the integer mean of the channels
+            feats = flat.take(index).astype(np.int16)
+            for k in range(1, chans):  # three 1-D takes beat one (N, F, 3) take and a sum over the last axis
+                feats += flat.take(index + k)
+            if chans > 1:
+                feats //= chans  # dlib's intensity: the integer mean of the channels
             if inside is not None:
                 feats *= inside  # pixels outside the image read 0
             pair = feats.take(self.idx12[c], axis=1)  # (N, 2, T * S)
@@ -146,7 +148,8 @@ class ErtPredictor:
             leaf = self._leaf_table.take(code.astype(np.intp)).reshape(n, self.num_trees)
             leaf += self._tree_leaf_base
             # dlib adds the leaves one tree after the other onto the current shape, in float32; the same order
-            # matters (summing the leaves first moves some faces by pixels after later cascades).
+            # matters: adding the shape after the leaves (a sparse one-hot product, 2-3x faster for batches)
+            # moved 10 % of 1280 jittered real-face boxes by more than 0.5 px, up to 15 px, after later cascades.
             inc = self.leaves[c].take(leaf, axis=0)  # (N, T, 2P)
             inc[:, 0, :] += shape
             shape = np.add.reduce(inc, axis=1)
