@@ -24,6 +24,9 @@ from fs_align.errors import AssetError
 
 __all__ = ["ErtPredictor", "similarity_params"]
 
+_LEAF_CHUNK_BYTES = 512 * 1024
+"""Largest block of gathered leaf rows summed at once (a batch of 8 faces sums its 500 trees in 4 chunks)."""
+
 
 def similarity_params(src: npt.NDArray[np.float64], dst: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Least-squares similarity ``dst ~ [[a, -b], [b, a]] @ src + t`` for batches of point sets.
@@ -122,6 +125,8 @@ class ErtPredictor:
         offset = boxes[:, 0:2, None] + 0.5  # rounding as floor(v + 0.5)
         to_index = np.array([chans, chans * w], dtype=np.float64)
         shape = np.broadcast_to(self.initial.reshape(-1), (n, 2 * self.num_points)).copy()  # (N, 2P) x, y, x, ...
+        row_bytes = self.leaves.shape[2] * self.leaves.itemsize
+        chunk = max(16, min(self.num_trees, _LEAF_CHUNK_BYTES // (n * row_bytes)))
         for c in range(self.leaves.shape[0]):
             # similarity from the mean shape (float64, used in float32); feature = S @ delta + shape[anchor]
             lin = (shape.astype(np.float64) @ self._sim_proj).astype(np.float32).reshape(n, 2, 2)
@@ -150,9 +155,11 @@ class ErtPredictor:
             # dlib adds the leaves one tree after the other onto the current shape, in float32; the same order
             # matters: adding the shape after the leaves (a sparse one-hot product, 2-3x faster for batches)
             # moved 10 % of 1280 jittered real-face boxes by more than 0.5 px, up to 15 px, after later cascades.
-            inc = self.leaves[c].take(leaf, axis=0)  # (N, T, 2P)
-            inc[:, 0, :] += shape
-            shape = np.add.reduce(inc, axis=1)
+            # Trees go in chunks whose gathered leaves stay in cache (one chunk for a single face).
+            for k in range(0, self.num_trees, chunk):
+                inc = self.leaves[c].take(leaf[:, k : k + chunk], axis=0)  # (N, chunk, 2P)
+                inc[:, 0, :] += shape
+                shape = np.add.reduce(inc, axis=1)
         box_origin = boxes[:, None, 0:2]
         box_scale = (boxes[:, 2:4] - boxes[:, 0:2])[:, None, :]
         out = box_origin + shape.reshape(n, self.num_points, 2).astype(np.float64) * box_scale
