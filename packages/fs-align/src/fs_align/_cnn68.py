@@ -18,6 +18,7 @@ a value is ``q * scale + min``. About 357 K parameters.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -206,13 +207,11 @@ def load_cnn68_params(bin_path: Path, manifest_path: Path, sha: str, cache_dir: 
 
     target = None if cache_dir is None else cache_dir / f"cnn68-{sha[:16]}.safetensors"
     if target is not None and target.is_file():
-        try:
-            with safe_open(str(target), framework="numpy") as fh:
-                meta = fh.metadata() or {}
-                if meta.get("format") == _CACHE_FORMAT and meta.get("source_sha256") == sha:
-                    return {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
-        except Exception:  # unreadable cache file (safetensors raises its own types): rebuild it
-            pass
+        # an unreadable cache file (safetensors raises its own types) is rebuilt below
+        with contextlib.suppress(Exception), safe_open(str(target), framework="numpy") as fh:
+            meta = fh.metadata() or {}
+            if meta.get("format") == _CACHE_FORMAT and meta.get("source_sha256") == sha:
+                return {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
     params = read_tfjs_weights(manifest_path, bin_path)
     if target is not None:
         meta = {"format": _CACHE_FORMAT, "source_sha256": sha, "source": bin_path.name}
