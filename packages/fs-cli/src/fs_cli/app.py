@@ -14,6 +14,7 @@ from fs_cli import (
     _cmd_mask,
     _cmd_merge,
     _cmd_train,
+    _cmd_ui,
     _cmd_video,
     _cmd_weights,
 )
@@ -67,6 +68,7 @@ _cmd_train.register(app)
 _cmd_merge.register(app)
 _cmd_eval.register(app)
 _cmd_demo.register(app)
+_cmd_ui.register(app)
 
 
 def main() -> None:

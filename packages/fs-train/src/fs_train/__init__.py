@@ -19,6 +19,7 @@ from fs_train.config import (
     TrainConfig,
     parse_mask_chain,
 )
+from fs_train.control import CONTROL_FILE, read_control, request_control
 from fs_train.data import Batch, FaceSource, PairSampler, open_pair
 from fs_train.errors import CheckpointError, ConfigError, DataError, DivergedError, TrainError
 from fs_train.losses import dssim, reconstruction_losses, style_loss
@@ -31,6 +32,7 @@ from fs_train.trainer import FitResult, StepInfo, StopReason, Trainer
 __version__ = "0.1.0"
 
 __all__ = [
+    "CONTROL_FILE",
     "EMA",
     "PRESETS",
     "AdaBelief",
@@ -74,7 +76,9 @@ __all__ = [
     "parse_mask_chain",
     "preset_config",
     "preview_grid",
+    "read_control",
     "reconstruction_losses",
+    "request_control",
     "resolve_precision",
     "save_checkpoint",
     "style_loss",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.distributed as dist
 
+from fs_train._cgan import AnyBatch
 from fs_train.checkpoint import TrainState, flatten_optimizer, rng_tensor, unflatten_optimizer
 from fs_train.config import AugmentConfig, TrainConfig
 from fs_train.data import Batch, PairSampler
@@ -110,9 +111,11 @@ def restore(trainer: Trainer, state: TrainState) -> None:
         raise CheckpointError(f"{path}: cannot restore the training state: {type(exc).__name__}: {exc}") from exc
 
 
-def preview_batch(trainer: Trainer) -> Batch:
-    """Faces 0.. of both facesets, un-augmented, for the previews."""
+def preview_batch(trainer: Trainer) -> AnyBatch:
+    """Faces 0.. of both facesets (a CGAN: of every identity), un-augmented, for the previews."""
     cfg: TrainConfig = trainer.config
+    if trainer.family is not None:
+        return trainer.family.preview_batch(cfg.preview_count, trainer.resolution, cfg.seed + 1, trainer.device)
     plain = AugmentConfig(random_warp=False, rotation=0.0, scale=0.0, shift=0.0, flip_src=False, flip_dst=False)
     n = min(cfg.preview_count, len(trainer.sources[0]), len(trainer.sources[1]))
     sampler = PairSampler(trainer.sources, plain, trainer.resolution, n, cfg.seed + 1, need_masks=False)

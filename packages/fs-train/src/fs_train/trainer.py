@@ -34,6 +34,7 @@ from fs_train._loader import BatchLoader
 from fs_train._setup import build_discriminator, build_model, check_resume, needs, trainable_names
 from fs_train.checkpoint import checkpoint_candidates, load_checkpoint, save_checkpoint
 from fs_train.config import ClipMode, Precision, TrainConfig
+from fs_train.control import read_control
 from fs_train.data import Batch, FaceSource, PairSampler, open_pair
 from fs_train.errors import ConfigError, DivergedError
 from fs_train.losses import discriminator_loss, gan_generator_loss, reconstruction_losses
@@ -381,6 +382,8 @@ class Trainer:
                     s = self.step
                     if cfg.save_every and not info.skipped and s % cfg.save_every == 0 and s < cfg.steps:
                         self.save()
+                    if self.dist.is_main:
+                        self._poll_control()
                     over = cfg.time_budget_s > 0 and elapsed >= cfg.time_budget_s
                     code = {None: 0, StopReason.SIGNAL: 1, StopReason.REQUEST: 2}[self._stop] if not over else 3
                     code = int(all_reduce_max(float(code), self.dist, self.device))
@@ -398,6 +401,17 @@ class Trainer:
             self.close()
         final = info.loss if info is not None else math.nan
         return FitResult(self.step, reason, path, final, [(s, loss) for s, loss, _, _ in self.history])
+
+    def _poll_control(self) -> None:
+        """Act on a ``control.json`` request (:mod:`fs_train.control`): save now, or stop (saving first)."""
+        command = read_control(self.config.out_dir)
+        if command == "save":
+            self.save()
+            self.write_preview()
+        elif command == "stop":
+            self._stop = StopReason.REQUEST
+        if command is not None and self.metrics is not None:
+            self.metrics.write({"event": "control", "step": self.step, "command": command})
 
     def _after_step(self, info: StepInfo, elapsed: float) -> None:
         cfg = self.config
@@ -452,12 +466,7 @@ class Trainer:
     def preview_batch(self) -> AnyBatch:
         """The fixed, un-augmented faces the previews show."""
         if self._preview is None:
-            cfg = self.config
-            if self.family is not None:
-                n, seed = cfg.preview_count, cfg.seed + 1
-                self._preview = self.family.preview_batch(n, self.resolution, seed, self.device)
-            else:
-                self._preview = _state.preview_batch(self)
+            self._preview = _state.preview_batch(self)
         return self._preview
 
     @torch.no_grad()
