@@ -472,8 +472,12 @@ class TrainConfig(_Base):
         _check(not isinstance(self.facesets, (str, Path)), "facesets", "a sequence of faceset paths", self.facesets)
         object.__setattr__(self, "facesets", tuple(Path(p) for p in self.facesets))
         vecs = self.identity_embeddings
-        _check(not isinstance(vecs, (str, Mapping)), "identity_embeddings", "a sequence of vectors", vecs)
-        rows = tuple(tuple(v) for v in vecs)
+        try:
+            rows = tuple(tuple(v) for v in vecs) if not isinstance(vecs, (str, Mapping)) else None
+        except TypeError:
+            rows = None
+        _check(rows is not None, "identity_embeddings", "a sequence of vectors", vecs)
+        assert rows is not None
         want = 2 + len(self.facesets)
         if rows:
             ok = len(rows) == want and len({len(r) for r in rows}) == 1 and len(rows[0]) > 0
