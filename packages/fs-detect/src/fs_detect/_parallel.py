@@ -1,24 +1,27 @@
-"""Parallel and sharded extraction: the per-frame analysis in worker processes, tracking in order afterwards.
+"""Parallel and sharded extraction: contiguous runs of frames extracted whole in worker processes.
 
 The frames to look at are split into contiguous runs, one per worker process; each worker decodes its run itself
-(through the caller's ``decode`` callback), so no images cross process boundaries, only the small per-frame
-:class:`FrameDetections`. Tracking and smoothing then run in this process over all frames in order, and the frames
-that hold faces are decoded once more here to cut the aligned crops. The result is the same as
-:class:`Extractor` over the same frames (the analysis is deterministic per frame).
+(through the caller's ``decode`` callback, in a thread of its own) and runs the whole :class:`Extractor` over it,
+so each frame is decoded once and nothing is left for a serial pass afterwards. Results come back in small
+chunks and are yielded in index order with track ids stitched across the runs. :func:`analyse_frames` (per-frame
+analysis only) and :func:`plan_frames` (tracking and smoothing of analysed frames) are the parts on their own.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import multiprocessing as mp
 import queue as queue_mod
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from fs_detect._extract import (
+    ExtractedFace,
     Extractor,
     ExtractSettings,
     FaceAnalyser,
@@ -26,9 +29,11 @@ from fs_detect._extract import (
     FrameDetections,
     FrameResult,
     PlannedFace,
-    _frame_result,
     limit_threads,
+    new_follower,
+    prefetched,
 )
+from fs_detect._types import box_iou
 from fs_detect.errors import DetectConfigError, DetectError
 
 __all__ = ["Decode", "analyse_frames", "extract_parallel", "plan_frames", "select_frames", "split_frames"]
@@ -84,13 +89,17 @@ def split_frames(indices: Sequence[int], parts: int) -> list[tuple[int, ...]]:
 
 
 def _analyse_run(
-    decode: Decode, indices: Sequence[int], settings: ExtractSettings, progress: Progress | None
+    decode: Decode, indices: Sequence[int], settings: ExtractSettings, progress: Progress | None, sequence: bool = True
 ) -> list[FrameDetections]:
     limit_threads(settings.threads)
     analyser = FaceAnalyser(settings)
+    follower = new_follower(analyser, sequence)
     out = []
-    for index, image in decode(indices):
-        out.append(FrameDetections.unreadable(index) if image is None else analyser.analyse(image, index))
+    for index, image in prefetched(decode(indices)):
+        if image is None:
+            out.append(FrameDetections.unreadable(index))
+        else:
+            out.append(follower.analyse(image, index) if follower is not None else analyser.analyse(image, index))
         if progress is not None:
             progress(1)
     return out
@@ -99,6 +108,27 @@ def _analyse_run(
 def _worker(k: int, decode: Decode, indices: Sequence[int], settings: ExtractSettings, q: Any) -> None:
     try:
         q.put(("done", k, _analyse_run(decode, indices, settings, lambda n: q.put(("progress", k, n)))))
+    except BaseException as exc:  # reported to the parent, which raises it there
+        q.put(("error", k, str(exc) or type(exc).__name__))
+
+
+_CHUNK = 8
+
+
+def _extract_worker(
+    k: int, decode: Decode, indices: Sequence[int], settings: ExtractSettings, fps: float, sequence: bool, q: Any
+) -> None:
+    """The whole extraction of one run of frames, sent back in chunks of results as they are ready."""
+    try:
+        extractor = Extractor(settings, fps=fps, sequence=sequence)
+        chunk: list[FrameResult] = []
+        for result in extractor.run(decode(indices)):
+            chunk.append(result)
+            if len(chunk) >= _CHUNK:
+                q.put(("results", k, chunk))
+                chunk = []
+        q.put(("results", k, chunk))
+        q.put(("done", k, None))
     except BaseException as exc:  # reported to the parent, which raises it there
         q.put(("error", k, str(exc) or type(exc).__name__))
 
@@ -152,25 +182,12 @@ def analyse_frames(
     runs = split_frames(sorted(indices), jobs)
     if len(runs) <= 1:
         return _analyse_run(decode, runs[0] if runs else (), settings, progress)
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    ctx: Any = mp.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload(_preload(decode))
-    q: Any = ctx.Queue()
     worker_settings = ExtractSettings(**{**settings.__dict__, "threads": settings.threads or 1})
-    procs = [
-        ctx.Process(target=_worker, args=(k, decode, run, worker_settings, q), daemon=True)
-        for k, run in enumerate(runs)
-    ]
-    for p in procs:
-        p.start()
+    procs, q = _start(_worker, runs, decode, (worker_settings,))
     try:
         results = _collect(procs, q, len(runs), progress)
     finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-            p.join(timeout=5)
+        _stop(procs)
     return sorted((f for r in results.values() for f in r), key=lambda f: f.index)
 
 
@@ -180,6 +197,68 @@ def plan_frames(
     """Track and smooth analysed frames (given in order): the faces of each frame."""
     planner = FacePlanner(settings, fps=fps, sequence=sequence)
     return [planner.update(f) for f in frames]
+
+
+def _start(
+    target: Callable[..., None], runs: list[tuple[int, ...]], decode: Decode, args: tuple[Any, ...]
+) -> tuple[list[Any], Any]:
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx: Any = mp.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(_preload(decode))
+    q: Any = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(k, decode, run, *args, q), daemon=True) for k, run in enumerate(runs)]
+    for p in procs:
+        p.start()
+    return procs, q
+
+
+def _stop(procs: list[Any]) -> None:
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+        p.join(timeout=5)
+
+
+class _IdStitcher:
+    """Global track ids over runs tracked separately: a run's faces continue the faces of the frame before it.
+
+    A local track first seen in the first frame of a run takes the id of the face it overlaps most (IoU >= 0.3)
+    in the last frame of the run before; with identity embeddings, a local track first seen elsewhere takes the
+    id of the closest earlier track not in this frame (cosine >= 0.4). Anything else gets a new id.
+    """
+
+    def __init__(self) -> None:
+        self.ids: dict[tuple[int, int], int] = {}
+        self.next_id = 0
+        self.last: list[ExtractedFace] = []
+        self.embeddings: dict[int, npt.NDArray[np.float32]] = {}
+
+    def frame(self, run: int, first: bool, result: FrameResult) -> FrameResult:
+        taken: set[int] = {g for f in result.faces if (g := self.ids.get((run, f.track_id))) is not None}
+        for face in result.faces:
+            key = (run, face.track_id)
+            if key in self.ids:
+                continue
+            pick = None
+            if first and run > 0:
+                scores = [(box_iou(face.box, prev.box), prev.track_id) for prev in self.last]
+                pick = max(((iou, g) for iou, g in scores if iou >= 0.3 and g not in taken), default=None)
+            if pick is None and face.embedding is not None:
+                sims = [(float(np.dot(face.embedding, e)), g) for g, e in self.embeddings.items() if g not in taken]
+                pick = max(((c, g) for c, g in sims if c >= 0.4), default=None)
+            if pick is None:
+                self.ids[key], self.next_id = self.next_id, self.next_id + 1
+            else:
+                self.ids[key] = pick[1]
+            taken.add(self.ids[key])
+        faces = tuple(replace(f, track_id=self.ids[(run, f.track_id)]) for f in result.faces)
+        for f in faces:
+            if f.embedding is not None:
+                self.embeddings[f.track_id] = f.embedding
+        if result.readable:
+            self.last = list(faces)
+        return replace(result, faces=faces)
 
 
 def extract_parallel(
@@ -192,18 +271,27 @@ def extract_parallel(
     sequence: bool = True,
     progress: Progress | None = None,
 ) -> Iterator[FrameResult]:
-    """:class:`Extractor` over the frames ``indices`` of one source, with the analysis in ``jobs`` processes.
+    """:class:`Extractor` over the frames ``indices`` of one source, in ``jobs`` processes.
+
+    With ``jobs > 1`` the frames are cut into ``jobs`` contiguous runs; each worker process decodes its run and
+    extracts it whole (detect / follow, landmarks, track, smooth, align), sending results back as they are ready.
+    They are yielded in index order, with track ids carried across the run boundaries (:class:`_IdStitcher`);
+    the results of later runs wait in this process until their turn (memory: their crops). Each run starts
+    afresh: a detection on its first frame, smoothing restarting there.
 
     Args:
         decode: ``decode(indices)`` -> ``(index, BGR uint8 image or None)`` in order (see :data:`Decode`).
         indices: the frames to look at (e.g. from :func:`select_frames`, which also cuts shards).
         settings: extraction settings (default ``ExtractSettings()``).
-        jobs: worker processes for detection and landmarks (1: everything in this process, one decode pass).
+        jobs: worker processes (1: everything in this process, decoding in a thread of its own).
         fps, sequence: as for :class:`Extractor`.
-        progress: called with the number of frames analysed since the last call.
+        progress: called with the number of frames done since the last call.
 
     Yields:
-        One :class:`FrameResult` per decoded frame, in index order (the same results as the serial Extractor).
+        One :class:`FrameResult` per frame, in index order.
+
+    Raises:
+        DetectError: a worker failed (its message) or died.
     """
     settings = settings if settings is not None else ExtractSettings()
     wanted = sorted(indices)
@@ -214,14 +302,39 @@ def extract_parallel(
                 progress(1)
             yield result
         return
-    frames = analyse_frames(decode, wanted, settings, jobs=jobs, progress=progress)
-    planned = plan_frames(frames, settings, fps=fps, sequence=sequence)
-    images = iter(decode([f.index for f, p in zip(frames, planned) if p]))
-    for frame, faces in zip(frames, planned):
-        if not faces:
-            yield FrameResult(frame.index, frame.width, frame.height)
-            continue
-        image = next((img for i, img in images if i == frame.index), None)
-        if image is None:
-            raise DetectError(f"frame {frame.index}: the decoder did not give it back for alignment")
-        yield _frame_result(image, frame.index, faces, settings)
+    runs = split_frames(wanted, jobs)
+    worker_settings = ExtractSettings(**{**settings.__dict__, "threads": settings.threads or 1})
+    procs, q = _start(_extract_worker, runs, decode, (worker_settings, fps, sequence))
+    pending: list[collections.deque[FrameResult]] = [collections.deque() for _ in runs]
+    finished: set[int] = set()
+    stitch, current, first = _IdStitcher(), 0, True
+    try:
+        while current < len(runs):
+            while pending[current]:
+                yield stitch.frame(current, first, pending[current].popleft())
+                first = False
+            if current in finished:
+                current, first = current + 1, True
+                continue
+            kind, k, payload = _next_message(procs, q, finished)
+            if kind == "results":
+                pending[k].extend(payload)
+                if progress is not None and payload:
+                    progress(len(payload))
+            elif kind == "done":
+                finished.add(k)
+            else:
+                raise DetectError(f"extraction worker {k}: {payload}")
+    finally:
+        _stop(procs)
+
+
+def _next_message(procs: list[Any], q: Any, finished: set[int]) -> tuple[str, int, Any]:
+    while True:
+        try:
+            kind, k, payload = q.get(timeout=1.0)
+            return str(kind), int(k), payload
+        except queue_mod.Empty:
+            dead = [i for i, p in enumerate(procs) if not p.is_alive() and i not in finished]
+            if dead and q.empty():
+                raise DetectError(f"extraction worker {dead[0]} died (exit code {procs[dead[0]].exitcode})") from None
