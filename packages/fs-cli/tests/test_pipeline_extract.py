@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -103,3 +104,27 @@ def test_mixed_folder_frames_folder_and_person_tracking(fs: Any, clip: Path, tmp
     one = Faceset.open(tmp_path / "people" / "person-00")
     assert [f.frame_index for f in one] == [0, 1, 2, 3, 4, 5] and not (tmp_path / "people" / "index.json").exists()
     assert one.sources()["frames"].processed_frames().tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_two_clips_concatenated_a_cut_then_another_person_both_found(tmp_path: Path, fs: Any) -> None:
+    """franck (16 frames) then cap12 (16 frames) in one 400x300 clip: the cut is detected, both people kept."""
+    from fs_merge import ffmpeg_exe
+
+    a, b = asset_or_skip("video-franck"), asset_or_skip("video-cap12")
+    clip = tmp_path / "cut.mp4"
+    graph = "[0:v]scale=400:300,trim=end_frame=16,setpts=PTS-STARTPTS[a];"
+    graph += "[1:v]scale=400:300,trim=end_frame=16,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1[v]"
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(a), "-i", str(b)]
+    cmd += ["-filter_complex", graph, "-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast", "-r", "25", str(clip)]
+    subprocess.run(cmd, check=True)
+    out = tmp_path / "faces"
+    result = fs("-q", "extract", str(clip), "-o", str(out), "--size", "48", "--detect-every", "8")
+    assert result.exit_code == 0, result.output
+    faces = Faceset.open(out)
+    frames = faces.column("frame_index").tolist()
+    assert sorted(frames) == list(range(32))  # one face in every frame, on both sides of the cut
+    tracks = {int(t.split(":")[1]) for f in faces for t in f.tags}
+    track_at = {f.frame_index: f.tags[0] for f in faces}
+    assert len(tracks) == 2 and track_at[15] != track_at[16]  # a new track after the cut
+    first, second = (np.stack([f.image for f in faces if (f.frame_index < 16) == side]) for side in (True, False))
+    assert np.abs(first.mean(axis=0).astype(np.float32) - second.mean(axis=0)).mean() > 10  # two people

@@ -50,6 +50,7 @@ def build_settings(
     embed: bool,
     face_type: str,
     size: int,
+    detect_every: int = 8,
 ) -> Any:
     """The library's ``fs_detect.ExtractSettings`` from the flags (a bad value raises :class:`CliError`)."""
     import fs_detect
@@ -78,6 +79,7 @@ def build_settings(
         embed=embed,
         face_type=ft,
         size=size,
+        detect_every=detect_every,
     )
 
 
@@ -99,6 +101,14 @@ MinFaceOpt = Annotated[int, typer.Option(min=1, help="Smallest face side in fram
 DetectSideOpt = Annotated[int, typer.Option(min=64, help="Frames are downscaled to this longer side for detection.")]
 RefineOpt = Annotated[bool, typer.Option(help="Second landmark pass in an aligned crop (fixes detector-box bias).")]
 EveryOpt = Annotated[int, typer.Option(min=1, help="Look at every N-th frame only.")]
+DetectEveryOpt = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Videos: run the detector every N frames (and at scene cuts, or when a face looks wrong) and follow "
+        "faces by their landmarks in between; 1 detects on every frame.",
+    ),
+]
 MaxFramesOpt = Annotated[int | None, typer.Option(min=1, help="Stop after this many frames per source.")]
 TrackOpt = Annotated[
     str, typer.Option(help="all: every face; largest: the largest face; person: one faceset per person.")
@@ -138,6 +148,7 @@ def register(app: typer.Typer) -> None:
         detect_side: DetectSideOpt = 640,
         refine: RefineOpt = True,
         every: EveryOpt = 1,
+        detect_every: DetectEveryOpt = 8,
         max_frames: MaxFramesOpt = None,
         track: TrackOpt = "all",
         smooth: SmoothOpt = True,
@@ -162,6 +173,8 @@ def register(app: typer.Typer) -> None:
         Examples:
 
             fs extract dst.mp4 -o dst_faces
+
+            fs extract dst.mp4 -o dst_faces --detect-every 1   # detector on every frame (no following)
 
             fs extract src.mp4 -o src_faces --every 5 --track largest --jobs 2
 
@@ -190,6 +203,7 @@ def register(app: typer.Typer) -> None:
             embed=embed,
             face_type=face_type,
             size=size,
+            detect_every=detect_every,
         )
         if (box is None) != (frame is None):
             raise CliError("--box and --frame go together (the box of a face in that frame)")

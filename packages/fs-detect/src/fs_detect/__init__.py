@@ -39,8 +39,18 @@ from fs_detect._extract import (
     PlannedFace,
     TrackMode,
     align_planned,
+    prefetched,
 )
-from fs_detect._follow import CUT_THRESHOLD, MAX_MISMATCH, FaceFollower, FollowStats, cut_distance, frame_signature
+from fs_detect._follow import (
+    CUT_THRESHOLD,
+    MAX_MISMATCH,
+    MIN_LIKENESS,
+    FaceFollower,
+    FollowStats,
+    cut_distance,
+    face_patch,
+    frame_signature,
+)
 from fs_detect._nms import batched_nms
 from fs_detect._parallel import Decode, analyse_frames, extract_parallel, plan_frames, select_frames, split_frames
 from fs_detect._track import FaceTracker, TrackedFace
@@ -52,6 +62,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CUT_THRESHOLD",
     "MAX_MISMATCH",
+    "MIN_LIKENESS",
     "SFACE_TEMPLATE",
     "Decode",
     "DetectConfigError",
@@ -84,11 +95,13 @@ __all__ = [
     "cut_distance",
     "default_device",
     "extract_parallel",
+    "face_patch",
     "five_point_transform",
     "frame_signature",
     "load_detector",
     "load_embedder",
     "plan_frames",
+    "prefetched",
     "select_frames",
     "split_frames",
 ]

@@ -58,7 +58,8 @@ MAX_MISMATCH = 0.15
 """Largest :meth:`fs_align.ErtLandmarker.box_mismatch` of a carried face (box sides) before the detector is asked.
 
 A face carried from the previous frame of the test clips scores at most 0.031 (99 % below 0.02); a seed off the
-face by a fifth of its side or more scores well above 0.15 (see the tests)."""
+face by a fifth of its side scores about 0.2 (the landmarks find the face, away from the seed). A seed off by half
+a side or more fits a face-shaped result to itself and scores low again: :data:`MIN_LIKENESS` catches those."""
 MIN_LIKENESS = 0.5
 """Smallest normalised cross-correlation between a carried face's grey 24 x 24 patch (its landmark box) and the
 patch at its last detection; below it the detector is asked (the seed slid onto something that is not the face,
