@@ -124,10 +124,10 @@ def ratios(fps: dict[str, float]) -> dict[str, float]:
     detect = fps["detect (YuNet, every frame)"]
     one, every = fps["extract --jobs 1"], fps["extract --jobs 1 --detect-every 1"]
     return {
-        "jobs 2 / jobs 1": fps["extract --jobs 2"] / one,
-        "following / detecting every frame (jobs 1)": one / every,
-        "extract --jobs 1 / detector alone on every frame": one / detect,
-        "extract --jobs 1 --detect-every 1 / detector alone": every / detect,
+        "speed: --jobs 2 / --jobs 1": fps["extract --jobs 2"] / one,
+        "speed: following / detecting every frame (--jobs 1)": one / every,
+        "time: extract --jobs 1 / detector alone on every frame": detect / one,
+        "time: extract --jobs 1 --detect-every 1 / detector alone": detect / every,
     }
 
 
