@@ -55,7 +55,8 @@ def measure(clip: Path, work: Path, rounds: int = ROUNDS) -> dict[str, float]:
     """Frames (or faces) per second of each stage and configuration: the best of ``rounds`` interleaved rounds."""
     import fs_align
     import fs_detect
-    from fs_cli.pipeline import extract_to_faceset, face_record
+    from fs_cli.pipeline import extract_to_faceset
+    from fs_cli.pipeline.extract import face_record
     from fs_faceset import FacesetWriter
     from fs_merge import FrameReader
 

@@ -283,6 +283,6 @@ class FaceFollower:
 
 
 def _valid(box: F32) -> F32:
-    out = box.copy()
+    out = np.array(box, np.float32)
     out[2], out[3] = max(out[2], out[0]), max(out[3], out[1])
     return out

@@ -89,7 +89,7 @@ def split_frames(indices: Sequence[int], parts: int) -> list[tuple[int, ...]]:
 
 
 def _analyse_run(
-    decode: Decode, indices: Sequence[int], settings: ExtractSettings, progress: Progress | None, sequence: bool = True
+    decode: Decode, indices: Sequence[int], settings: ExtractSettings, progress: Progress | None, sequence: bool
 ) -> list[FrameDetections]:
     limit_threads(settings.threads)
     analyser = FaceAnalyser(settings)
@@ -105,9 +105,10 @@ def _analyse_run(
     return out
 
 
-def _worker(k: int, decode: Decode, indices: Sequence[int], settings: ExtractSettings, q: Any) -> None:
+def _worker(k: int, decode: Decode, indices: Sequence[int], settings: ExtractSettings, sequence: bool, q: Any) -> None:
     try:
-        q.put(("done", k, _analyse_run(decode, indices, settings, lambda n: q.put(("progress", k, n)))))
+        report = lambda n: q.put(("progress", k, n))  # noqa: E731
+        q.put(("done", k, _analyse_run(decode, indices, settings, report, sequence)))
     except BaseException as exc:  # reported to the parent, which raises it there
         q.put(("error", k, str(exc) or type(exc).__name__))
 
@@ -167,8 +168,12 @@ def analyse_frames(
     *,
     jobs: int = 1,
     progress: Progress | None = None,
+    sequence: bool = True,
 ) -> list[FrameDetections]:
     """Detect faces and find their landmarks in the frames ``indices``, in ``jobs`` worker processes.
+
+    ``sequence``: the frames are consecutive frames of a video, so faces are followed between detections
+    (``settings.detect_every``; each worker's run starts with a detection); ``False`` detects every frame.
 
     Workers come from a fork server that imported the heavy modules once (a plain fork is unsafe next to
     OpenMP / OpenCV thread pools of the parent), each with ``settings.threads or 1`` threads.
@@ -181,9 +186,9 @@ def analyse_frames(
     """
     runs = split_frames(sorted(indices), jobs)
     if len(runs) <= 1:
-        return _analyse_run(decode, runs[0] if runs else (), settings, progress)
+        return _analyse_run(decode, runs[0] if runs else (), settings, progress, sequence)
     worker_settings = ExtractSettings(**{**settings.__dict__, "threads": settings.threads or 1})
-    procs, q = _start(_worker, runs, decode, (worker_settings,))
+    procs, q = _start(_worker, runs, decode, (worker_settings, sequence))
     try:
         results = _collect(procs, q, len(runs), progress)
     finally:
@@ -224,8 +229,8 @@ class _IdStitcher:
     """Global track ids over runs tracked separately: a run's faces continue the faces of the frame before it.
 
     A local track first seen in the first frame of a run takes the id of the face it overlaps most (IoU >= 0.3)
-    in the last frame of the run before; with identity embeddings, a local track first seen elsewhere takes the
-    id of the closest earlier track not in this frame (cosine >= 0.4). Anything else gets a new id.
+    in the last frame of the run before; with identity embeddings, a local track of a later run first seen elsewhere
+    takes the id of the closest earlier track not in this frame (cosine >= 0.4). Anything else gets a new id.
     """
 
     def __init__(self) -> None:
@@ -244,7 +249,7 @@ class _IdStitcher:
             if first and run > 0:
                 scores = [(box_iou(face.box, prev.box), prev.track_id) for prev in self.last]
                 pick = max(((iou, g) for iou, g in scores if iou >= 0.3 and g not in taken), default=None)
-            if pick is None and face.embedding is not None:
+            if pick is None and run > 0 and face.embedding is not None:
                 sims = [(float(np.dot(face.embedding, e)), g) for g, e in self.embeddings.items() if g not in taken]
                 pick = max(((c, g) for c, g in sims if c >= 0.4), default=None)
             if pick is None:
@@ -311,7 +316,8 @@ def extract_parallel(
     try:
         while current < len(runs):
             while pending[current]:
-                yield stitch.frame(current, first, pending[current].popleft())
+                result = pending[current].popleft()
+                yield stitch.frame(current, first, result) if sequence else result
                 first = False
             if current in finished:
                 current, first = current + 1, True
