@@ -72,6 +72,7 @@ MATCH_IOU = 0.3
 _BINS = 16
 _THUMB = (16, 12)
 _PATCH = 24
+_MIN_SIDE = 12.0
 
 
 def frame_signature(image: U8) -> F32:
@@ -201,8 +202,8 @@ class FaceFollower:
         assert self._box_of is not None and self._mismatch is not None
         h, w = image.shape[:2]
         seeds = np.asarray(self._box_of(np.stack([f.landmarks for f in self._faces])), np.float32).reshape(-1, 4)
-        if any(_inside(b, w, h) < MIN_INSIDE for b in seeds):
-            return None
+        if any(_inside(b, w, h) < MIN_INSIDE or b[2] - b[0] < _MIN_SIDE for b in seeds):
+            return None  # leaving the frame, or shrunk to nothing: ask the detector
         lms = np.asarray(self.analyser.landmarker.predict(image, seeds, refine=self.analyser.settings.refine))
         lms = lms.astype(np.float32)
         if np.any(np.asarray(self._mismatch(seeds, lms)) > MAX_MISMATCH):
