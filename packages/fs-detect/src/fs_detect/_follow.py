@@ -10,7 +10,7 @@ detector runs at all. The detector runs again
 - at once when a carried face looks wrong: the landmarks found from the seed imply a box that differs from the
   seed by more than :data:`MAX_MISMATCH` of its side (the face moved or turned too far), the face's grey patch
   no longer looks like the patch at its last detection (:data:`MIN_LIKENESS`: the face is gone or covered), or
-  the seed box mostly left the frame,
+  the seed box mostly left the frame (or shrank under 12 px),
 - on the frame after a detection that lost a followed face (one retry, as detecting every frame would find the
   face again a frame later).
 
