@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 
 import cv2
@@ -116,6 +117,26 @@ def test_parallel_equals_serial_and_none_frames_are_unreadable(
         assert all(np.array_equal(fa.face, fb.face) for fa, fb in zip(a.faces, b.faces))
     broken = fs_detect.Extractor(settings).process(7, None)
     assert not broken.readable and broken.faces == ()
+
+
+def decode_cap12_slowly(indices: Sequence[int]) -> Iterator[tuple[int, npt.NDArray[np.uint8] | None]]:
+    """The cap12 decoder at ~5 frames/s, so that helper processes are ready long before the frames run out."""
+    for item in decode_cap12(indices):
+        time.sleep(0.2)
+        yield item
+
+
+def test_helpers_take_the_frames_left_once_ready(settings: fs_detect.ExtractSettings) -> None:
+    frames, chunks = 40, []
+    got = list(fs_detect.extract_parallel(decode_cap12_slowly, range(frames), settings, jobs=2, progress=chunks.append))
+    assert [r.index for r in got] == list(range(frames))
+    assert all(len(r.faces) == 1 for r in got) and {r.faces[0].track_id for r in got} == {0}  # one track
+    assert sum(chunks) == frames and max(chunks) > 1  # this process reports frames one by one, the helper in chunks
+    serial = list(fs_detect.Extractor(settings).run(decode_cap12(range(frames))))
+    for a, b in zip(got, serial):
+        la, lb = a.faces[0].landmarks, b.faces[0].landmarks
+        iod = np.linalg.norm(lb[36:42].mean(0) - lb[42:48].mean(0))
+        assert np.linalg.norm(la - lb, axis=1).mean() < 0.05 * iod
 
 
 def test_select_frames_cuts_shards_every_resume_and_max() -> None:

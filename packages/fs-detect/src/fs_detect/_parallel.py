@@ -1,15 +1,17 @@
 """Parallel and sharded extraction: contiguous runs of frames extracted whole in worker processes.
 
-The frames to look at are split into contiguous runs, one per worker process; each worker decodes its run itself
-(through the caller's ``decode`` callback, in a thread of its own) and runs the whole :class:`Extractor` over it,
-so each frame is decoded once and nothing is left for a serial pass afterwards. Results come back in small
-chunks and are yielded in index order with track ids stitched across the runs. :func:`analyse_frames` (per-frame
+This process extracts from the first frame on while helper processes start; the frames left when they are ready
+are split into contiguous runs, one per process; each helper decodes its run itself (through the caller's
+``decode`` callback, in a thread of its own) and runs the whole :class:`Extractor` over it, so nothing is left
+for a serial pass afterwards. Results come back in small chunks and are yielded in index order with track ids
+stitched across the runs. :func:`analyse_frames` (per-frame
 analysis only) and :func:`plan_frames` (tracking and smoothing of analysed frames) are the parts on their own.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import multiprocessing as mp
 import queue as queue_mod
@@ -116,19 +118,22 @@ def _worker(k: int, decode: Decode, indices: Sequence[int], settings: ExtractSet
 _CHUNK = 8
 
 
-def _extract_worker(
-    k: int, decode: Decode, indices: Sequence[int], settings: ExtractSettings, fps: float, sequence: bool, q: Any
+def _helper_worker(
+    k: int, decode: Decode, settings: ExtractSettings, fps: float, sequence: bool, q: Any, orders: Any
 ) -> None:
-    """The whole extraction of one run of frames, sent back in chunks of results as they are ready."""
+    """Load the models, say "ready", then extract the range of frames the parent hands over (or none)."""
     try:
         extractor = Extractor(settings, fps=fps, sequence=sequence)
-        chunk: list[FrameResult] = []
-        for result in extractor.run(decode(indices)):
-            chunk.append(result)
-            if len(chunk) >= _CHUNK:
-                q.put(("results", k, chunk))
-                chunk = []
-        q.put(("results", k, chunk))
+        q.put(("ready", k, None))
+        indices = orders.get()
+        if indices:
+            chunk: list[FrameResult] = []
+            for result in extractor.run(decode(indices)):
+                chunk.append(result)
+                if len(chunk) >= _CHUNK:
+                    q.put(("results", k, chunk))
+                    chunk = []
+            q.put(("results", k, chunk))
         q.put(("done", k, None))
     except BaseException as exc:  # reported to the parent, which raises it there
         q.put(("error", k, str(exc) or type(exc).__name__))
@@ -278,17 +283,20 @@ def extract_parallel(
 ) -> Iterator[FrameResult]:
     """:class:`Extractor` over the frames ``indices`` of one source, in ``jobs`` processes.
 
-    With ``jobs > 1`` the frames are cut into ``jobs`` contiguous runs; each worker process decodes its run and
-    extracts it whole (detect / follow, landmarks, track, smooth, align), sending results back as they are ready.
-    They are yielded in index order, with track ids carried across the run boundaries (:class:`_IdStitcher`);
-    the results of later runs wait in this process until their turn (memory: their crops). Each run starts
-    afresh: a detection on its first frame, smoothing restarting there.
+    With ``jobs > 1`` this process starts extracting from the first frame at once while ``jobs - 1`` helper
+    processes start (a fork server importing torch and OpenCV, then the models: seconds). When all helpers are
+    ready, the frames still to do are cut into ``jobs`` contiguous runs: this process keeps the first, each helper
+    decodes and extracts one of the others whole (follow, landmarks, track, smooth, align) and sends its results
+    back as they are ready. So the start-up costs no time on short clips and the work is split evenly on long
+    ones. Results are yielded in index order, with track ids carried across the run boundaries
+    (:class:`_IdStitcher`); a helper's results wait in this process until the runs before it are done (memory:
+    their crops). Each helper's run starts afresh: a detection on its first frame, smoothing restarting there.
 
     Args:
         decode: ``decode(indices)`` -> ``(index, BGR uint8 image or None)`` in order (see :data:`Decode`).
         indices: the frames to look at (e.g. from :func:`select_frames`, which also cuts shards).
         settings: extraction settings (default ``ExtractSettings()``).
-        jobs: worker processes (1: everything in this process, decoding in a thread of its own).
+        jobs: processes (1: everything in this process, decoding in a thread of its own).
         fps, sequence: as for :class:`Extractor`.
         progress: called with the number of frames done since the last call.
 
@@ -307,30 +315,87 @@ def extract_parallel(
                 progress(1)
             yield result
         return
-    runs = split_frames(wanted, jobs)
-    worker_settings = ExtractSettings(**{**settings.__dict__, "threads": settings.threads or 1})
-    procs, q = _start(_extract_worker, runs, decode, (worker_settings, fps, sequence))
-    pending: list[collections.deque[FrameResult]] = [collections.deque() for _ in runs]
+    yield from _extract_shared(decode, wanted, settings, jobs, fps, sequence, progress)
+
+
+def _extract_shared(
+    decode: Decode,
+    wanted: list[int],
+    settings: ExtractSettings,
+    jobs: int,
+    fps: float,
+    sequence: bool,
+    progress: Progress | None,
+) -> Iterator[FrameResult]:
+    """This process extracts from the first frame on while ``jobs - 1`` helpers start; once all are ready the
+    frames left are split: this process keeps the first part, each helper takes one of the others."""
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx: Any = mp.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(_preload(decode))
+    q: Any = ctx.Queue()
+    helper_settings = ExtractSettings(**{**settings.__dict__, "threads": settings.threads or 1})
+    orders = [ctx.Queue() for _ in range(jobs - 1)]
+    procs = [
+        ctx.Process(target=_helper_worker, args=(k, decode, helper_settings, fps, sequence, q, o), daemon=True)
+        for k, o in enumerate(orders)
+    ]
+    for p in procs:
+        p.start()
+    pending: list[collections.deque[FrameResult]] = [collections.deque() for _ in procs]
+    ready: set[int] = set()
     finished: set[int] = set()
-    stitch, current, first = _IdStitcher(), 0, True
+
+    def take(message: tuple[str, int, Any]) -> None:
+        kind, k, payload = message
+        if kind == "ready":
+            ready.add(k)
+        elif kind == "results":
+            pending[k].extend(payload)
+            if progress is not None and payload:
+                progress(len(payload))
+        elif kind == "done":
+            finished.add(k)
+        else:
+            raise DetectError(f"extraction worker {k}: {payload}")
+
+    stitch = _IdStitcher()
     try:
-        while current < len(runs):
-            while pending[current]:
-                result = pending[current].popleft()
-                yield stitch.frame(current, first, result) if sequence else result
-                first = False
-            if current in finished:
-                current, first = current + 1, True
-                continue
-            kind, k, payload = _next_message(procs, q, finished)
-            if kind == "results":
-                pending[k].extend(payload)
-                if progress is not None and payload:
-                    progress(len(payload))
-            elif kind == "done":
-                finished.add(k)
-            else:
-                raise DetectError(f"extraction worker {k}: {payload}")
+        end, handed = len(wanted), False
+        own = Extractor(settings, fps=fps, sequence=sequence).run(decode(wanted))
+        try:
+            for pos, result in enumerate(own, start=1):
+                if progress is not None:
+                    progress(1)
+                yield stitch.frame(0, pos == 1, result) if sequence else result
+                with contextlib.suppress(queue_mod.Empty):
+                    while True:
+                        take(q.get_nowait())
+                if not handed and len(ready) == len(procs):
+                    parts = split_frames(wanted[pos:end], jobs) if end - pos >= 2 * jobs else []
+                    end = pos + (len(parts[0]) if parts else end - pos)
+                    for k, o in enumerate(orders):
+                        o.put(parts[k + 1] if k + 1 < len(parts) else ())
+                    handed = True
+                if pos >= end:
+                    break
+        finally:
+            close = getattr(own, "close", None)
+            if close is not None:
+                close()  # stops this process's decoder at the end of its part
+        if not handed:
+            for o in orders:
+                o.put(())
+        for k in range(len(procs)):  # the helpers' ranges follow this process's, in order
+            first = True
+            while True:
+                while pending[k]:
+                    result = pending[k].popleft()
+                    yield stitch.frame(k + 1, first, result) if sequence else result
+                    first = False
+                if k in finished:
+                    break
+                take(_next_message(procs, q, finished))
     finally:
         _stop(procs)
 
