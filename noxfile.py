@@ -221,7 +221,7 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """pytest-benchmark over packages/*/benchmarks; JSON in .benchmarks/bench.json."""
     _install(session, PACKAGES)
-    _fetch_assets(session, ["test"], required=False)
+    _fetch_assets(session, ["test", "video"], required=False)  # the extraction benchmarks use the videos
     out = ROOT / ".benchmarks"
     out.mkdir(exist_ok=True)
     paths = session.posargs or [str(PKG_DIR / p / "benchmarks") for p in PACKAGES]

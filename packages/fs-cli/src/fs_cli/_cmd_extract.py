@@ -51,6 +51,7 @@ def build_settings(
     face_type: str,
     size: int,
     landmarks: str = "dlib68",
+    detect_every: int = 8,
 ) -> Any:
     """The library's ``fs_detect.ExtractSettings`` from the flags (a bad value raises :class:`CliError`)."""
     import fs_detect
@@ -82,6 +83,7 @@ def build_settings(
         embed=embed,
         face_type=ft,
         size=size,
+        detect_every=detect_every,
     )
 
 
@@ -106,6 +108,14 @@ LandmarksOpt = Annotated[
 ]
 RefineOpt = Annotated[bool, typer.Option(help="Second landmark pass in an aligned crop (fixes detector-box bias).")]
 EveryOpt = Annotated[int, typer.Option(min=1, help="Look at every N-th frame only.")]
+DetectEveryOpt = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Videos: run the detector every N frames (and at scene cuts, or when a face looks wrong) and follow "
+        "faces by their landmarks in between; 1 detects on every frame.",
+    ),
+]
 MaxFramesOpt = Annotated[int | None, typer.Option(min=1, help="Stop after this many frames per source.")]
 TrackOpt = Annotated[
     str, typer.Option(help="all: every face; largest: the largest face; person: one faceset per person.")
@@ -146,6 +156,7 @@ def register(app: typer.Typer) -> None:
         refine: RefineOpt = True,
         landmarks: LandmarksOpt = "dlib68",
         every: EveryOpt = 1,
+        detect_every: DetectEveryOpt = 8,
         max_frames: MaxFramesOpt = None,
         track: TrackOpt = "all",
         smooth: SmoothOpt = True,
@@ -170,6 +181,8 @@ def register(app: typer.Typer) -> None:
         Examples:
 
             fs extract dst.mp4 -o dst_faces
+
+            fs extract dst.mp4 -o dst_faces --detect-every 1   # detector on every frame (no following)
 
             fs extract src.mp4 -o src_faces --every 5 --track largest --jobs 2
 
@@ -199,6 +212,7 @@ def register(app: typer.Typer) -> None:
             face_type=face_type,
             size=size,
             landmarks=landmarks,
+            detect_every=detect_every,
         )
         if (box is None) != (frame is None):
             raise CliError("--box and --frame go together (the box of a face in that frame)")
