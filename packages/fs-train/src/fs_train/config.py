@@ -238,7 +238,8 @@ class LossConfig(_Base):
         masked: multiply prediction and target by the (blurred) face mask before the image terms.
         mask_source: where face masks come from: a chain of ``fs_align.MaskSource`` values, the first one a face
             has wins (default stored mask, else the landmark hull); see :func:`parse_mask_chain`.
-        mask_weight: weight of the MSE between the predicted and the target mask (DFL: 10; 0 off).
+        mask_weight: weight of the mask loss between the predicted and the target mask (DFL: 10; 0 off).
+        mask_loss: ``"mse"`` (DFL 2.0: SAEHD, Quick96) or ``"l1"`` (DFL 1.0's H64 / H128 ``mae``).
         eyes_mouth_weight: L1 weight inside the eyes/mouth region mask (DFL's priority: 300; 0 off).
         gan_power: weight of the generator's GAN loss (0 off; DFL typical 0.1). Adds a U-Net PatchGAN
             discriminator from fs-models trained alongside.
@@ -254,6 +255,7 @@ class LossConfig(_Base):
     masked: bool = True
     mask_source: tuple[MaskSource, ...] = (MaskSource.STORED, MaskSource.HULL)
     mask_weight: float = 10.0
+    mask_loss: str = "mse"
     eyes_mouth_weight: float = 0.0
     gan_power: float = 0.0
     gan_patch_size: int = 0
@@ -271,6 +273,7 @@ class LossConfig(_Base):
             v = getattr(self, name)
             _check(_num(v) and 0 <= v <= 100, name, "a number in [0, 100]", v)
         _check(isinstance(self.masked, bool), "masked", "a bool", self.masked)
+        _check(self.mask_loss in ("mse", "l1"), "mask_loss", "'mse' or 'l1'", self.mask_loss)
         _check(
             isinstance(self.two_window_from, int) and self.two_window_from >= 1,
             "two_window_from",
@@ -355,6 +358,10 @@ class OptimConfig(_Base):
         _check(_num(p) and 0 < p <= 100, "autoclip_percentile", "a number in (0, 100]", p)
 
 
+_MODEL_LOSS: Any = None
+"""``TrainConfig.loss``'s default: the model's own default loss (:func:`fs_train.model_loss`)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(_Base):
     """Everything one training run needs.
@@ -383,6 +390,9 @@ class TrainConfig(_Base):
         init_weights: an fs-models checkpoint to start from (all weights, or ``load_parts``).
         load_parts: submodules to take from ``init_weights`` (empty: all).
         freeze_parts: submodules whose weights are not trained (e.g. ``("encoder",)``).
+        loss: the loss terms; default (``None``): the model's own default loss (:func:`fs_train.model_loss`:
+            plain MSE for ``original``, DSSIM + L1 mask loss for ``h64`` / ``h128``, DFL SAEHD's for the
+            others); a mapping overrides fields of that default; a :class:`LossConfig` is used as it is.
         workers: sample-generator processes (0: in the training process).
         prefetch: batches queued ahead per worker.
         save_every / preview_every / log_every: cadence in steps (0 off; a final save always happens).
@@ -413,7 +423,7 @@ class TrainConfig(_Base):
     load_parts: tuple[str, ...] = ()
     freeze_parts: tuple[str, ...] = ()
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
-    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    loss: LossConfig = _MODEL_LOSS
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
     workers: int = 0
     prefetch: int = 2
@@ -452,6 +462,10 @@ class TrainConfig(_Base):
             v = tuple(getattr(self, name))
             _check(all(isinstance(x, str) and x for x in v), name, "a tuple of submodule names", v)
             object.__setattr__(self, name, v)
+        if self.loss is None or isinstance(self.loss, Mapping):
+            from fs_train.presets import model_loss  # the per-model defaults live with the other recipes
+
+            object.__setattr__(self, "loss", model_loss(self.model, **(self.loss or {})))
         for name, cls in (("augment", AugmentConfig), ("loss", LossConfig), ("optim", OptimConfig)):
             v = getattr(self, name)
             if isinstance(v, Mapping):

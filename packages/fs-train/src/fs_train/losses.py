@@ -7,7 +7,7 @@ Formulas follow DeepFaceLab's SAEHD (facts from ``models/Model_SAEHD/Model.py`` 
 * with ``masked``: both images are multiplied by the target mask, blurred by ``max(1, R // 32)`` and
   mapped ``clip(blur, 0, 0.5) * 2`` (a mask with a soft inner edge).
 * eyes/mouth priority: ``weight * mean |target - pred|`` inside the eyes-and-mouth mask.
-* mask loss: ``weight * mean (target_mask - pred_mask)^2``.
+* mask loss: ``weight * mean (target_mask - pred_mask)^2`` (``mask_loss="l1"``: ``mean |...|``, DFL 1.0).
 * GAN (DFL "GAN power"): a U-Net PatchGAN sees masked real and reconstructed src faces; binary cross entropy
   on its patch and pixel logits, plus DFL's small background MSE that keeps GAN speckles out of the background.
 * face style: mean/std match of the swap to the dst reconstruction inside the masks (DFL ``style_loss``);
@@ -148,7 +148,8 @@ def reconstruction_losses(
             parts[f"{name}_eyes_mouth"] = prio.mean()
             side = side + prio
         if cfg.mask_weight > 0 and mask is not None and pred_mask is not None:
-            ml = cfg.mask_weight * (mask - pred_mask.float()).square().mean(dim=(1, 2, 3))
+            diff = mask - pred_mask.float()
+            ml = cfg.mask_weight * (diff.abs() if cfg.mask_loss == "l1" else diff.square()).mean(dim=(1, 2, 3))
             parts[f"{name}_mask"] = ml.mean()
             side = side + ml
         parts[name] = side.mean()
