@@ -19,6 +19,7 @@ from fs_models._checkpoint import (
     unfreeze,
 )
 from fs_models._classic import ClassicAE, ClassicConfig
+from fs_models._code_disc import CodeDiscriminator, CodeDiscriminatorConfig
 from fs_models._config import Conditioning, FaceType, InitMethod, ModelConfig
 from fs_models._discriminators import (
     CGANDiscriminator,
@@ -47,6 +48,8 @@ __all__ = [
     "CheckpointError",
     "ClassicAE",
     "ClassicConfig",
+    "CodeDiscriminator",
+    "CodeDiscriminatorConfig",
     "Conditioning",
     "ConfigError",
     "DiscriminatorConfig",
