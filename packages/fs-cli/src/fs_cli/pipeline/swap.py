@@ -77,13 +77,12 @@ def resolve_model(path: Path) -> Path:
 def load_face_model(
     path: Path, device: str = "cpu", *, face_type: FaceType | str | None = None, batch_size: int = 16
 ) -> FaceModel:
-    """A :class:`fs_merge.FaceModel` from a file: ``.dfm``/``.onnx`` through onnxruntime (``face_type`` default
-    whole_face), else an fs-models checkpoint (or training folder) through ``fs_models.TorchFaceModel``."""
+    """A :class:`fs_merge.FaceModel` from a file: ``.dfm``/``.onnx`` through onnxruntime (``face_type`` default:
+    the file's ``fs.face_type`` metadata, else whole_face), else an fs-models checkpoint (or training folder) through ``fs_models.TorchFaceModel``."""
     file = resolve_model(path)
     if file.suffix.lower() in (".dfm", ".onnx"):
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") else None
-        ft = face_type if face_type is not None else FaceType.WHOLE_FACE
-        return OnnxFaceModel(file, face_type=ft, providers=providers, batch_size=batch_size)
+        return OnnxFaceModel(file, face_type=face_type, providers=providers, batch_size=batch_size)
     import fs_models
 
     try:
