@@ -78,7 +78,8 @@ def load_face_model(
     path: Path, device: str = "cpu", *, face_type: FaceType | str | None = None, batch_size: int = 16
 ) -> FaceModel:
     """A :class:`fs_merge.FaceModel` from a file: ``.dfm``/``.onnx`` through onnxruntime (``face_type`` default:
-    the file's ``fs.face_type`` metadata, else whole_face), else an fs-models checkpoint (or training folder) through ``fs_models.TorchFaceModel``."""
+    the file's ``fs.face_type`` metadata, else whole_face), else an fs-models checkpoint (or training folder)
+    through ``fs_models.TorchFaceModel``."""
     file = resolve_model(path)
     if file.suffix.lower() in (".dfm", ".onnx"):
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") else None
