@@ -21,6 +21,8 @@ TINY: dict[str, dict[str, Any]] = {
             "d_mask_dims": 4},
     "h128": {"resolution": 32, "e_dims": 8, "ae_dims": 16, "inter_dims": 8, "inter_up_dims": 8, "d_dims": 8,
              "d_mask_dims": 4},
+    "phaze": {"resolution": 32, "enc_dims": 8, "fc_dims": 16, "dec_dims": 32, "dec_min_dims": 8,
+              "bottleneck_size": 32, "gblock_dims": 16, "inter": "liae", "split_decoders": False, "gblock": True},
 }  # fmt: skip
 
 

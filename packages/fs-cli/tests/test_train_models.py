@@ -1,4 +1,4 @@
-"""Every classic model trains through ``fs train`` with its own default loss on two real identities."""
+"""Every classic model (and phaze) trains through ``fs train`` with its own default loss on two real identities."""
 
 from __future__ import annotations
 
@@ -18,6 +18,18 @@ TINY = {
     "h64": ["e_dims=8", "ae_dims=32", "inter_dims=16", "inter_up_dims=16", "d_dims=8", "d_mask_dims=4"],
     "h128": ["e_dims=8", "ae_dims=32", "inter_dims=16", "inter_up_dims=16", "d_dims=8", "d_mask_dims=4"],
     "quick96": ["e_dims=8", "ae_dims=32", "d_dims=8", "d_mask_dims=4"],
+    # the configurable model's IAE + G-block recipe, set through --model-option
+    "phaze": [
+        "enc_dims=8",
+        "fc_dims=16",
+        "dec_dims=32",
+        "dec_min_dims=8",
+        "bottleneck_size=32",
+        "gblock_dims=16",
+        "inter=liae",
+        "split_decoders=false",
+        "gblock=true",
+    ],
 }
 
 
