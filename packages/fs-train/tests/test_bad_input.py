@@ -101,7 +101,7 @@ def test_partial_init_weights_load_the_named_parts(tiny_config, tmp_path: Path) 
         (
             {"model": "original", "model_config": {"resolution": 32, "ae_dims": 16}, "loss": LossConfig()},
             "predicts no masks",
-        ),  # fmt: skip
+        ),
         ({"device": "tpu"}, "device: expected auto, cpu, cuda"),
     ],
 )
