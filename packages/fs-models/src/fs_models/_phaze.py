@@ -116,12 +116,12 @@ class PhazeConfig(ModelConfig):
     @property
     def code_res(self) -> int:
         """Side of the encoder's output (and of the inter's reshaped map)."""
-        return self.resolution // 2**self.enc_depth
+        return self.resolution >> self.enc_depth
 
     @property
     def enc_out_dims(self) -> int:
         """Channels of the encoder's last conv."""
-        return min(self.enc_dims * 2 ** (self.enc_depth - 1), self.enc_max_dims)
+        return min(self.enc_dims << (self.enc_depth - 1), self.enc_max_dims)
 
 
 class _Bottleneck(nn.Module):

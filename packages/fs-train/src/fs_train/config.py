@@ -495,8 +495,9 @@ class TrainConfig(_Base):
         """The losses actually used (pretraining turns GAN, true-face and style terms off)."""
         if not self.pretrain:
             return self.loss
-        off = {"gan_power": 0.0, "face_style_weight": 0.0, "bg_style_weight": 0.0, "true_face_power": 0.0}
-        return dataclasses.replace(self.loss, **off)
+        return dataclasses.replace(
+            self.loss, gan_power=0.0, face_style_weight=0.0, bg_style_weight=0.0, true_face_power=0.0
+        )
 
     @property
     def effective_lr_dropout(self) -> float:
