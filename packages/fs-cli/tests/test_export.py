@@ -70,7 +70,8 @@ def test_exported_dfm_drives_fs_merge(fs: Any, clip: Path, clip_faces: Path, tmp
     merge = ["--mode", "overlay", "--color", "none", "--blur", "0", "--preset", "ultrafast"]
     result = fs("-q", "merge", clip, "--model", dfm, "--faceset", clip_faces, "-o", out, *merge, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["frames_written"] == 24
+    data = json.loads(result.stdout)
+    assert data["frames"] == 24 and data["frames_with_faces"] == 24 and data["frames_failed"] == 0
 
 
 def test_export_refuses_what_is_not_a_swap_model(fs: Any, tmp_path: Path) -> None:
