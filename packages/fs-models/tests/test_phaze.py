@@ -79,7 +79,7 @@ def test_a_few_training_steps_lower_the_loss(kind: str) -> None:
         opt.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0], losses
 
 
