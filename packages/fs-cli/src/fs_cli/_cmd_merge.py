@@ -33,7 +33,10 @@ MaskOpt = Annotated[
     ),
 ]
 FaceTypeOpt = Annotated[
-    str | None, typer.Option(help="Face type of a .dfm model (default whole_face); fs models know theirs.")
+    str | None,
+    typer.Option(
+        help="Face type of a .dfm model (default: what `fs export` stored, else whole_face); fs models know theirs."
+    ),
 ]
 MergeConfigOpt = Annotated[
     Path | None, typer.Option(help="fs-merge MergeConfig file (.toml/.json); flags above are ignored then.")

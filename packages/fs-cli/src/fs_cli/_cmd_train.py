@@ -113,6 +113,19 @@ def register(app: typer.Typer) -> None:
         preview_every: Annotated[int, typer.Option(min=0, help="Preview grid every N steps.")] = 500,
         resume: Annotated[bool, typer.Option(help="Continue from OUT's checkpoint when there is one.")] = True,
         pretrain: Annotated[bool, typer.Option(help="DFL pretraining mode.")] = False,
+        true_face_power: Annotated[
+            float | None,
+            typer.Option(
+                min=0.0,
+                max=1.0,
+                help="DFL true-face power (0..1, typical 0.01): a code discriminator "
+                "pulls the swap toward src (df, quick96, original, h64, h128, phaze).",
+            ),
+        ] = None,
+        ct_mode: Annotated[
+            str | None,
+            typer.Option(help="Colour-transfer src samples toward random dst faces: none, rct, lct, mkl, idt, sot."),
+        ] = None,
         config: ConfigOpt = None,
         json_output: JsonOpt = False,
     ) -> None:
@@ -133,6 +146,8 @@ def register(app: typer.Typer) -> None:
             fs train --src A --dst B -o m --preset cpu --minutes 8 --profile 10
 
             fs train --model cgan --src A --dst B --faceset C -o cgan_dir --resolution 64
+
+            fs train --model df --src A --dst B -o m --true-face-power 0.01 --ct-mode rct
         """
         ui = Ui(ctx, json_output=json_output)
         rank = int(os.environ.get("RANK", "0"))
@@ -177,6 +192,10 @@ def register(app: typer.Typer) -> None:
         }
         sections = ctx.meta.get("fs.config_sections", {})
         values |= _identity_values(model, src, dst, faceset or [], identity_embedding, gan_power, sections)
+        if true_face_power is not None:
+            values["loss"] = {**values.get("loss", {}), "true_face_power": true_face_power}
+        if ct_mode is not None:
+            values["augment"] = {"ct_mode": ct_mode.strip().lower()}
         if preset is not None:
             values = _over_preset(ctx, preset, values)
         cfg = build_train_config(values, sections)

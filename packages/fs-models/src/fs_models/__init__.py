@@ -19,6 +19,7 @@ from fs_models._checkpoint import (
     unfreeze,
 )
 from fs_models._classic import ClassicAE, ClassicConfig
+from fs_models._code_disc import CodeDiscriminator, CodeDiscriminatorConfig
 from fs_models._config import Conditioning, FaceType, InitMethod, ModelConfig
 from fs_models._discriminators import (
     CGANDiscriminator,
@@ -29,6 +30,7 @@ from fs_models._discriminators import (
 )
 from fs_models._init import conv_aware_, he_uniform_, icnr_, init_weights
 from fs_models._onnx import DFM_INPUT, DFM_OUTPUTS, export_onnx
+from fs_models._phaze import Phaze, PhazeConfig
 from fs_models._registry import ModelSpec, create_model, default_config, list_models, model_spec, register_model
 from fs_models._saehd import DF, LIAE, SAEHDConfig, parse_archi
 from fs_models.errors import CheckpointError, ConfigError, InputError, ModelError, UnknownModelError
@@ -47,6 +49,8 @@ __all__ = [
     "CheckpointError",
     "ClassicAE",
     "ClassicConfig",
+    "CodeDiscriminator",
+    "CodeDiscriminatorConfig",
     "Conditioning",
     "ConfigError",
     "DiscriminatorConfig",
@@ -60,6 +64,8 @@ __all__ = [
     "ModelError",
     "ModelSpec",
     "PatchGANConfig",
+    "Phaze",
+    "PhazeConfig",
     "SAEHDConfig",
     "SwapOutput",
     "SwappedFaces",

@@ -24,7 +24,7 @@ from fs_train.data import Batch, FaceSource, PairSampler, open_pair
 from fs_train.errors import CheckpointError, ConfigError, DataError, DivergedError, TrainError
 from fs_train.losses import dssim, reconstruction_losses, style_loss
 from fs_train.optim import EMA, AdaBelief, AutoClip, LRDropout, build_optimizer, lr_factor
-from fs_train.presets import PRESETS, Preset, get_preset, preset_config
+from fs_train.presets import MODEL_LOSSES, PRESETS, Preset, get_preset, model_loss, preset_config
 from fs_train.preview import MetricsLog, loss_plot, preview_grid
 from fs_train.speed import cpu_bf16_features, resolve_precision
 from fs_train.trainer import FitResult, StepInfo, StopReason, Trainer
@@ -34,6 +34,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CONTROL_FILE",
     "EMA",
+    "MODEL_LOSSES",
     "PRESETS",
     "AdaBelief",
     "AugmentConfig",
@@ -72,6 +73,7 @@ __all__ = [
     "loss_plot",
     "lr_factor",
     "model_identities",
+    "model_loss",
     "open_pair",
     "parse_mask_chain",
     "preset_config",

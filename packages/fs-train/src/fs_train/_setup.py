@@ -25,7 +25,7 @@ from fs_train.config import TrainConfig
 from fs_train.data import FaceSource
 from fs_train.errors import CheckpointError, ConfigError, DataError
 
-__all__ = ["build_discriminator", "build_model", "check_resume", "needs", "trainable_names"]
+__all__ = ["build_code_discriminator", "build_discriminator", "build_model", "check_resume", "needs", "trainable_names"]
 
 
 def needs(config: TrainConfig) -> tuple[bool, bool]:
@@ -124,12 +124,43 @@ def build_discriminator(config: TrainConfig, resolution: int) -> FsModel | None:
         raise ConfigError(f"GAN discriminator: {exc}") from exc
 
 
+def build_code_discriminator(config: TrainConfig, model: FaceSwapModel) -> FsModel | None:
+    """DFL's true-face code discriminator for ``true_face_power > 0`` (sized from the model's code), else ``None``.
+
+    Raises:
+        ConfigError: the model's forward returns no bottleneck codes (e.g. LIAE, whose two inters have none
+            that both identities share).
+    """
+    loss = config.effective_loss
+    if loss.true_face_power <= 0:
+        return None
+    r = model.resolution
+    was_training = model.training
+    with torch.no_grad():
+        probe = torch.full((1, 3, r, r), 0.5, device=next(model.parameters()).device)
+        out = model.eval()(probe, probe)
+    model.train(was_training)
+    code = out.src_code
+    if code is None or code.ndim != 4 or code.shape[-1] != code.shape[-2]:
+        raise ConfigError(
+            f"model {config.model!r} returns no square bottleneck code for true_face_power; "
+            "use df, quick96, original, h64, h128 or phaze"
+        )
+    try:
+        return create_model("code_discriminator", in_ch=int(code.shape[1]), code_res=int(code.shape[-1]),
+                            base_ch=loss.true_face_dims, seed=config.seed)  # fmt: skip
+    except ModelError as exc:
+        raise ConfigError(f"true-face code discriminator: {exc}") from exc
+
+
 def trainable_names(model: torch.nn.Module) -> list[str]:
     """Names of the parameters the optimiser holds, in its order."""
     return [n for n, p in model.named_parameters() if p.requires_grad]
 
 
-def check_resume(state: TrainState, config: TrainConfig, model: FsModel, names: list[str], has_disc: bool) -> None:
+def check_resume(
+    state: TrainState, config: TrainConfig, model: FsModel, names: list[str], has_disc: bool, has_code_disc: bool
+) -> None:
     """Refuse a checkpoint of another model, config or trainable set (names the file and the difference)."""
     path: Path | str = state.path or "checkpoint"
     meta = state.meta
@@ -147,6 +178,10 @@ def check_resume(state: TrainState, config: TrainConfig, model: FsModel, names: 
     if bool(meta.get("has_disc")) != has_disc:
         raise CheckpointError(f"{path}: GAN discriminator {'present' if meta.get('has_disc') else 'absent'} in the "
                               f"checkpoint but gan_power says {'on' if has_disc else 'off'}")  # fmt: skip
+    if bool(meta.get("has_code_disc")) != has_code_disc:
+        was = "present" if meta.get("has_code_disc") else "absent"
+        raise CheckpointError(f"{path}: true-face code discriminator {was} in the checkpoint but true_face_power "
+                              f"says {'on' if has_code_disc else 'off'}")  # fmt: skip
     missing = [k for k in model.state_dict() if f"model.{k}" not in state.tensors]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks model tensors {missing[:5]}")

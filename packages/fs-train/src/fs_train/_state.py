@@ -50,6 +50,7 @@ def collect(trainer: Trainer) -> TrainState:
         "train_config": trainer.config.to_dict(),
         "trainable": [n for n, p in trainer.model.named_parameters() if p.requires_grad],
         "has_disc": trainer.disc is not None,
+        "has_code_disc": trainer.code_disc is not None,
         "world": trainer.dist.world,
         "history_columns": HISTORY_COLUMNS,
     }
@@ -58,6 +59,10 @@ def collect(trainer: Trainer) -> TrainState:
     if trainer.disc is not None and trainer.d_optimizer is not None:
         tensors.update({f"disc.{k}": v for k, v in trainer.disc.state_dict().items()})
         t, meta["d_optim"] = flatten_optimizer(trainer.d_optimizer.state_dict(), "optim.d")
+        tensors.update(t)
+    if trainer.code_disc is not None and trainer.c_optimizer is not None:
+        tensors.update({f"code_disc.{k}": v for k, v in trainer.code_disc.state_dict().items()})
+        t, meta["c_optim"] = flatten_optimizer(trainer.c_optimizer.state_dict(), "optim.c")
         tensors.update(t)
     if trainer.ema is not None:
         tensors.update({f"ema.{k}": v for k, v in trainer.ema.shadow.items()})
@@ -85,6 +90,9 @@ def restore(trainer: Trainer, state: TrainState) -> None:
         if trainer.disc is not None and trainer.d_optimizer is not None:
             trainer.disc.load_state_dict(state.group("disc"))
             trainer.d_optimizer.load_state_dict(unflatten_optimizer(state.group("optim.d"), meta["d_optim"]))
+        if trainer.code_disc is not None and trainer.c_optimizer is not None:
+            trainer.code_disc.load_state_dict(state.group("code_disc"))
+            trainer.c_optimizer.load_state_dict(unflatten_optimizer(state.group("optim.c"), meta["c_optim"]))
         if trainer.ema is not None:
             shadow = state.group("ema")
             if set(shadow) != set(trainer.ema.shadow):

@@ -31,13 +31,26 @@ from fs_train import _state
 from fs_train._cgan import AnyBatch, CGANFamily, IdentityBatch, IdentitySampler, batch_samples, is_cgan
 from fs_train._dist import DistInfo, all_reduce_max, resolve_device
 from fs_train._loader import BatchLoader
-from fs_train._setup import build_discriminator, build_model, check_resume, needs, trainable_names
+from fs_train._setup import (
+    build_code_discriminator,
+    build_discriminator,
+    build_model,
+    check_resume,
+    needs,
+    trainable_names,
+)
 from fs_train.checkpoint import checkpoint_candidates, load_checkpoint, save_checkpoint
 from fs_train.config import ClipMode, Precision, TrainConfig
 from fs_train.control import read_control
 from fs_train.data import Batch, FaceSource, PairSampler, open_pair
 from fs_train.errors import ConfigError, DivergedError
-from fs_train.losses import discriminator_loss, gan_generator_loss, reconstruction_losses
+from fs_train.losses import (
+    code_discriminator_loss,
+    discriminator_loss,
+    gan_generator_loss,
+    reconstruction_losses,
+    true_face_loss,
+)
 from fs_train.optim import EMA, AutoClip, LRDropout, build_optimizer, lr_factor
 from fs_train.preview import MetricsLog, loss_plot, preview_grid, write_png
 from fs_train.speed import resolve_precision
@@ -126,6 +139,10 @@ class Trainer:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.params, config.optim)
         self.d_optimizer = build_optimizer(list(self.disc.parameters()), config.optim) if self.disc else None
+        self.code_disc: FsModel | None = build_code_discriminator(config, self.model)
+        self.c_optimizer = None
+        if self.code_disc is not None:
+            self.c_optimizer = build_optimizer(list(self.code_disc.to(self.device).parameters()), config.optim)
         self.lr_dropout = LRDropout(self.params, config.effective_lr_dropout, config.seed)
         self.autoclip = AutoClip(config.optim.autoclip_percentile) if config.optim.clip is ClipMode.AUTO else None
         self.ema = EMA(self.model, config.ema_decay) if config.ema_decay > 0 else None
@@ -141,7 +158,8 @@ class Trainer:
         resumed = None
         if config.resume and checkpoint_candidates(self.checkpoint_path):
             resumed = load_checkpoint(self.checkpoint_path)
-            check_resume(resumed, config, self.model, self._trainable, self.disc is not None)
+            has = (self.disc is not None, self.code_disc is not None)
+            check_resume(resumed, config, self.model, self._trainable, *has)
             if self.family is not None:
                 self.family.check_resume(resumed)
             _state.restore(self, resumed)
@@ -150,11 +168,14 @@ class Trainer:
         self.dist = DistInfo.setup(self.device)
         self.ddp: torch.nn.Module = self.model
         self.d_ddp: torch.nn.Module | None = self.disc
+        self.c_ddp: torch.nn.Module | None = self.code_disc
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = DDP(self.model, device_ids=ids)
             if self.disc is not None:
                 self.d_ddp = DDP(self.disc, device_ids=ids)
+            if self.code_disc is not None:
+                self.c_ddp = DDP(self.code_disc, device_ids=ids)
         loss_cfg = config.effective_loss
         # DF/LIAE skip the swap pass (a third of the decoder work) unless a style loss needs the swapped face.
         self._swap_kw = {} if loss_cfg.face_style_weight > 0 or loss_cfg.bg_style_weight > 0 else {"swap": False}
@@ -218,11 +239,13 @@ class Trainer:
         return self._forward(b.warped_src, b.warped_dst, **self._swap_kw)
 
     def micro_batch_losses(
-        self, b: AnyBatch
+        self, b: AnyBatch, codes: list[tuple[torch.Tensor, torch.Tensor]] | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor], tuple[torch.Tensor, ...] | None]:
         """The generator's loss on one micro-batch (call under :meth:`autocast`): ``(total, parts, d_inputs)``.
 
-        ``d_inputs`` are the discriminator's inputs (real and fake faces, detached) when the GAN is on.
+        ``d_inputs`` are the discriminator's inputs (real and fake faces, detached) when the GAN is on. With
+        true-face power on, the (src, dst) bottleneck codes, detached, are appended to ``codes`` for the code
+        discriminator's step.
         """
         cfg = self.config.effective_loss
         if isinstance(b, IdentityBatch):
@@ -230,6 +253,13 @@ class Trainer:
             return self.family.losses(self._forward, self.disc, b, cfg)
         out = self.forward_train(b)
         total, parts, extras = reconstruction_losses(out, b, cfg)
+        if self.c_ddp is not None:
+            if out.src_code is None or out.dst_code is None:
+                raise ConfigError(f"model {self.model.name!r} returned no codes for true_face_power")
+            parts["true_face"] = true_face_loss(self.c_ddp, out.src_code, cfg.true_face_power)
+            total = total + parts["true_face"]
+            if codes is not None:
+                codes.append((out.src_code.detach(), out.dst_code.detach()))
         if self.disc is None:
             return total, parts, None
         g_loss, fake = gan_generator_loss(self.disc, out, b, extras, cfg)
@@ -254,14 +284,16 @@ class Trainer:
         n = len(micro_batches)
         sums: dict[str, torch.Tensor] = {}
         fakes: list[tuple[torch.Tensor, ...]] = []
-        if self.disc is not None:
-            self.disc.requires_grad_(False)
+        codes: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for d in (self.disc, self.code_disc):
+            if d is not None:
+                d.requires_grad_(False)
         for i, b in enumerate(micro_batches):
             sync = i == n - 1
             ctx = self.ddp.no_sync() if isinstance(self.ddp, DDP) and not sync else contextlib.nullcontext()
             with ctx:
                 with self.autocast():
-                    total, parts, d_inputs = self.micro_batch_losses(b)
+                    total, parts, d_inputs = self.micro_batch_losses(b, codes)
                     if d_inputs is not None:
                         fakes.append(d_inputs)
                 self.scaler.scale(total / n).backward()  # type: ignore[no-untyped-call]
@@ -276,6 +308,14 @@ class Trainer:
                     d_loss = self.discriminator_loss(d_inputs)
                 self.scaler.scale(d_loss / n).backward()  # type: ignore[no-untyped-call]
                 sums["disc"] = sums.get("disc", torch.zeros((), device=self.device)) + d_loss.detach().float() / n
+        if self.code_disc is not None and self.c_ddp is not None:
+            self.code_disc.requires_grad_(True)
+            for i, (src_code, dst_code) in enumerate(codes):
+                ctx = self.c_ddp.no_sync() if isinstance(self.c_ddp, DDP) and i < n - 1 else contextlib.nullcontext()
+                with ctx, self.autocast():
+                    c_loss = code_discriminator_loss(self.c_ddp, src_code, dst_code)
+                self.scaler.scale(c_loss / n).backward()  # type: ignore[no-untyped-call]
+                sums["code_disc"] = sums.get("code_disc", torch.zeros((), device=self.device)) + c_loss.detach() / n
         keys = sorted(sums)
         values = torch.stack([sums[k] for k in keys]).tolist()
         return dict(zip(keys, values))
@@ -315,10 +355,10 @@ class Trainer:
         local_bad = not math.isfinite(loss) or (not math.isfinite(norm) and not self.scaler.is_enabled())
         bad = all_reduce_max(float(local_bad), self.dist, self.device) > 0
         lr = self.lr
+        aux = [opt for opt in (self.d_optimizer, self.c_optimizer) if opt is not None]
         if bad:
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.d_optimizer is not None:
-                self.d_optimizer.zero_grad(set_to_none=True)
+            for opt in (self.optimizer, *aux):
+                opt.zero_grad(set_to_none=True)
             self.bad_steps += 1
             if self.bad_steps >= self.config.max_bad_steps:
                 raise DivergedError(
@@ -326,19 +366,17 @@ class Trainer:
                     f"{self.config.max_bad_steps}); the last good checkpoint is {self.checkpoint_path}"
                 )
         else:
-            for opt in (self.optimizer, self.d_optimizer):
-                if opt is not None:
-                    for g in opt.param_groups:
-                        g["lr"] = lr
+            for opt in (self.optimizer, *aux):
+                for g in opt.param_groups:
+                    g["lr"] = lr
             self.lr_dropout.before_step()
             self.scaler.step(self.optimizer)
             self.lr_dropout.after_step()
-            if self.d_optimizer is not None:
-                self.scaler.step(self.d_optimizer)
+            for opt in aux:
+                self.scaler.step(opt)
             self.scaler.update()
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.d_optimizer is not None:
-                self.d_optimizer.zero_grad(set_to_none=True)
+            for opt in (self.optimizer, *aux):
+                opt.zero_grad(set_to_none=True)
             if self.ema is not None:
                 self.ema.update(self.model)
             self.step += 1

@@ -7,6 +7,8 @@ from fs_cli.pipeline.evaluate import evaluate_frames as evaluate_frames
 from fs_cli.pipeline.evaluate import faceset_embeddings as faceset_embeddings
 from fs_cli.pipeline.evaluate import likeness as likeness
 from fs_cli.pipeline.evaluate import src_identity as src_identity
+from fs_cli.pipeline.export import ExportSummary as ExportSummary
+from fs_cli.pipeline.export import export_dfm as export_dfm
 from fs_cli.pipeline.extract import ExtractSummary as ExtractSummary
 from fs_cli.pipeline.extract import SourceSummary as SourceSummary
 from fs_cli.pipeline.extract import extract_face_at as extract_face_at

@@ -83,16 +83,15 @@ def load_face_model(
     batch_size: int = 16,
     identity: str | None = None,
 ) -> FaceModel:
-    """A :class:`fs_merge.FaceModel` from a file: ``.dfm``/``.onnx`` through onnxruntime (``face_type`` default
-    whole_face), else an fs-models checkpoint (or training folder) through ``fs_models.TorchFaceModel``
-    (a CGAN with its identity fixed, see :func:`load_swap_model`)."""
+    """A :class:`fs_merge.FaceModel` from a file: ``.dfm``/``.onnx`` through onnxruntime (``face_type`` default:
+    the file's ``fs.face_type`` metadata, else whole_face), else an fs-models checkpoint (or training folder)
+    through ``fs_models.TorchFaceModel`` (a CGAN with its identity fixed, see :func:`load_swap_model`)."""
     file = resolve_model(path)
     if file.suffix.lower() in (".dfm", ".onnx"):
         if identity is not None:
             raise CliError(f"--identity: {file.name} is an exported model; its identity was fixed at export")
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") else None
-        ft = face_type if face_type is not None else FaceType.WHOLE_FACE
-        return OnnxFaceModel(file, face_type=ft, providers=providers, batch_size=batch_size)
+        return OnnxFaceModel(file, face_type=face_type, providers=providers, batch_size=batch_size)
     import fs_models
 
     model = fs_models.TorchFaceModel(load_swap_model(file, device, identity=identity), device, batch_size)
