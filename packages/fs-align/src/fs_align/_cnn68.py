@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from fs_align._boxes import box_mismatch
 from fs_align._image import as_bgr_uint8
 from fs_align.errors import AssetError, ConfigError
 from fs_align.types import LandmarkScheme
@@ -252,6 +253,10 @@ class CnnLandmarker:
         half = (crop[:, 2:3] - crop[:, 0:1]) / (2 * DETECTOR_BOX_SCALE)
         out = np.concatenate([c - half, c + half], axis=1).astype(np.float32)
         return out[0] if arr.ndim == 2 else out
+
+    def box_mismatch(self, boxes: npt.ArrayLike, landmarks: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """How far each box is from the box its landmarks imply (:meth:`box_from_landmarks`), in box sides."""
+        return box_mismatch(boxes, landmarks, self.box_from_landmarks)
 
     def _run(self, img: npt.NDArray[np.uint8], crops: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Landmarks for square ``(N, 4)`` crop boxes, in image pixels."""

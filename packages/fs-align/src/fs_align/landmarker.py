@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from fs_align._boxes import box_mismatch
 from fs_align._cnn68 import CnnLandmarker, load_cnn68_params
 from fs_align._dlib_format import ShapePredictorModel, read_shape_predictor
 from fs_align._ert import ErtPredictor, similarity_params
@@ -230,10 +231,7 @@ class ErtLandmarker:
         Near 0 (about 0.01) when the box follows this model's convention (a dlib detector box, or
         :meth:`box_from_landmarks`); 0.1-0.3 for other detectors' boxes (YuNet's are taller and lower).
         """
-        box = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        implied = self.box_from_landmarks(np.asarray(landmarks, dtype=np.float64).reshape(-1, 68, 2))
-        side = np.maximum(box[:, 2] - box[:, 0], 1e-9)
-        return np.asarray(np.abs(implied - box).max(axis=1) / side, dtype=np.float64)
+        return box_mismatch(boxes, landmarks, self.box_from_landmarks)
 
     def _crop_pass(
         self, img: npt.NDArray[np.uint8], pts: npt.NDArray[np.float64]

@@ -185,7 +185,7 @@ class FaceFollower:
         if cut:
             self.stats.cuts += 1
             self._faces = []
-        due = cut or self._retry or self._since + 1 >= self.detect_every or self._box_of is None
+        due = cut or self._retry or self._since + 1 >= self.detect_every or self._mismatch is None
         if not due and self._faces:
             carried = self._carry(image, index)
             if carried is not None:

@@ -2,8 +2,8 @@
 
 :func:`fs_cli.pipeline.load_swap_model` is the one place that turns a checkpoint or training folder into an
 fs-models :class:`~fs_models.FaceSwapModel` (a CGAN with its identity baked in) for export; :func:`export_dfm`
-writes the file with ``fs_models.export_onnx``, stamps the face type into the ONNX metadata (``fs.face_type``, read back by
-``fs_merge.OnnxFaceModel``), and compares onnxruntime's output with the torch model's on random faces.
+writes the file with ``fs_models.export_onnx``, stamps the face type into the ONNX metadata (``fs.face_type``,
+read back by ``fs_merge.OnnxFaceModel``), and compares onnxruntime's output with the torch model's on random faces.
 """
 
 from __future__ import annotations
