@@ -87,7 +87,8 @@ class ExtractSummary:
 
 def _read_image(path: str) -> U8 | None:
     data = np.fromfile(path, dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    # any depth and colour (16-bit, grey, CMYK), turned upright by its EXIF orientation (UNCHANGED ignores it)
+    img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if data.size else None
     return None if img is None else as_bgr_uint8(img, path)
 
 
