@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import cv2
 import pytest
 
 from fs_faceset import validate
@@ -76,22 +77,20 @@ def _one_line(stderr: str, *words: str) -> str:
 
 
 def test_sigterm_extract_keeps_faces_and_resumes(world: Any, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    proc = _start("extract", world.clip, "-o", out, "--size", "64", "--no-smooth")
-    _wait_for(out, proc)
-    time.sleep(0.5)
+    args = ["extract", world.clip, "--size", "64", "--no-smooth"]
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    t0 = time.monotonic()
+    assert fc.run_fs(*args, "-o", ref).returncode == 0
+    seconds = time.monotonic() - t0
+    proc = _start(*args, "-o", out)
+    time.sleep(0.6 * seconds)  # halfway through the frames (the imports take the first part)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    if proc.returncode == 0:
-        pytest.skip("extraction finished before the signal arrived")
     assert proc.returncode == 143, err
     _one_line(err, "SIGTERM")
-    if (out / "index.json").exists():
-        validate(out)
-    again = fc.run_fs("extract", world.clip, "-o", out, "--size", "64", "--no-smooth", "--resume")
+    validate(out)  # the faces found so far were committed
+    again = fc.run_fs(*args, "-o", out, "--resume")
     assert again.returncode == 0, again.stderr
-    ref = tmp_path / "ref"
-    assert fc.run_fs("extract", world.clip, "-o", ref, "--size", "64", "--no-smooth").returncode == 0
     assert fc.same_faces(ref, out) is None
 
 
@@ -163,3 +162,49 @@ def test_full_disk_extract_train_merge(world: Any, small_disk: Path) -> None:
     assert got.returncode == 1, got.stderr
     _one_line(got.stderr.lower(), "no space left")
     assert not [p for p in small_disk.iterdir() if p.suffix == ".mp4"]
+
+
+# -- regression tests of what the campaign found (in-process, fast) --------------------------------------------
+def test_interrupted_in_place_sort_is_put_back(fs: Any, clip_faces: Path, tmp_path: Path) -> None:
+    """Killed between the two renames of an in-place sort, the faceset was only at ``.faces.old``."""
+    faces = tmp_path / "faces"
+    shutil.copytree(clip_faces, tmp_path / ".faces.old")
+    assert fs("-q", "faceset", "sort", faces, "--by", "blur").exit_code == 0
+    validate(faces)
+    assert not (tmp_path / ".faces.old").exists()
+    shutil.copytree(faces, tmp_path / ".faces.old")  # killed after both renames: the old copy is removed
+    assert fs("-q", "faceset", "info", faces).exit_code == 0
+    assert not (tmp_path / ".faces.old").exists()
+
+
+def test_outputs_built_under_temp_names(fs: Any, clip_faces: Path, tmp_path: Path) -> None:
+    """A killed merge/import left a partial faceset at -o and the re-run refused it; now only a hidden
+    ``.NAME.partial`` can be left, and the next run removes it."""
+    out = tmp_path / "merged"
+    (tmp_path / ".merged.partial").mkdir()
+    (tmp_path / ".merged.partial" / "shard-000000.safetensors").write_bytes(b"half")
+    assert fs("-q", "faceset", "merge", clip_faces, clip_faces, "-o", out).exit_code == 0
+    validate(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["merged"]
+    assert fs("-q", "faceset", "export-dfl", clip_faces, "-o", tmp_path / "dfl").exit_code == 0
+    bad = fs("-q", "faceset", "import-dfl", tmp_path / "merged", "-o", tmp_path / "imp")
+    assert bad.exit_code == 1 and not (tmp_path / "imp").exists() and not (tmp_path / ".imp.partial").exists()
+    assert fs("-q", "faceset", "import-dfl", tmp_path / "dfl", "-o", tmp_path / "imp").exit_code == 0
+    validate(tmp_path / "imp")
+
+
+def test_interrupted_frames_folder_is_written_again(fs: Any, clip: Path, tmp_path: Path) -> None:
+    """A killed ``fs video frames`` left frames without video.json (and could leave half a PNG); the re-run
+    refused the folder. Frames are now written whole, and such a folder is started again."""
+    out = tmp_path / "frames"
+    out.mkdir()
+    (out / "000000.png").write_bytes(b"\x89PNG half")
+    (out / ".000001.png.tmp").write_bytes(b"tmp")
+    result = fs("-q", "video", "frames", clip, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert (out / "video.json").is_file() and not list(out.glob(".*"))
+    assert all(cv2.imread(str(p)) is not None for p in out.glob("*.png"))
+    (out / "notes.txt").write_text("mine")
+    (out / "video.json").unlink()
+    assert fs("-q", "video", "frames", clip, "-o", out).exit_code == 1  # not ours: never deleted
+    assert (out / "notes.txt").is_file()
