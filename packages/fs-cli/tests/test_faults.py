@@ -82,10 +82,14 @@ def test_sigterm_extract_keeps_faces_and_resumes(world: Any, tmp_path: Path) -> 
     t0 = time.monotonic()
     assert fc.run_fs(*args, "-o", ref).returncode == 0
     seconds = time.monotonic() - t0
-    proc = _start(*args, "-o", out)
-    time.sleep(0.6 * seconds)  # halfway through the frames (the imports take the first part)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    for share in (0.5, 0.3, 0.2):  # mid-way through the frames (the imports take the first part)
+        shutil.rmtree(out, ignore_errors=True)
+        proc = _start(*args, "-o", out)
+        time.sleep(share * seconds)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+        if proc.returncode != 0:  # 0: it finished first (a loaded machine); try earlier
+            break
     assert proc.returncode == 143, err
     _one_line(err, "SIGTERM")
     validate(out)  # the faces found so far were committed

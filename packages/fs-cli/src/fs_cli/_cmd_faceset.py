@@ -396,7 +396,7 @@ def _import(out: Path, append: bool, run: Callable[[Path], Any], src: Path) -> A
         return report
 
     report = build_then_rename(out, build)
-    return dataclasses.replace(report, faceset=out) if dataclasses.is_dataclass(report) else report
+    return dataclasses.replace(report, faceset=out)
 
 
 def _import_result(ui: Ui, report: Any, src: Path) -> None:
