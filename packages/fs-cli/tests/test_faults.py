@@ -92,7 +92,8 @@ def test_sigterm_extract_keeps_faces_and_resumes(world: Any, tmp_path: Path) -> 
             break
     assert proc.returncode == 143, err
     _one_line(err, "SIGTERM")
-    validate(out)  # the faces found so far were committed
+    if out.exists():  # absent when stopped before the first frame was done
+        validate(out)  # the faces found so far were committed
     again = fc.run_fs(*args, "-o", out, "--resume")
     assert again.returncode == 0, again.stderr
     assert fc.same_faces(ref, out) is None
