@@ -288,7 +288,7 @@ def scenarios(w: World) -> list[Scenario]:
                 return f"{n} differs"
         return None
 
-    extract = ["--size", "64", "--no-smooth"]
+    extract = ["--size", "64", "--no-smooth", "--commit-every", "4"]  # commits mid-run: a kill tests --resume
     return [
         Scenario(
             "extract-video",
@@ -435,6 +435,17 @@ class Outcome:
     killed: bool
     problems: list[str]
     rerun_rc: int
+    kept_faces: int = 0
+    """Faces in the output faceset right after the kill (what a resumed extract did not do again)."""
+
+
+def _faces_in(path: Path) -> int:
+    from fs_faceset import Faceset
+
+    try:
+        return len(Faceset.open(path)) if (path / "index.json").is_file() else 0
+    except Exception:  # after_kill reports a broken faceset
+        return 0
 
 
 def reference(s: Scenario, work: Path) -> float:
@@ -466,10 +477,11 @@ def kill_once(s: Scenario, work: Path, k: int, seconds: float, rng: random.Rando
         proc.wait()
         killed = True
     problems = [p for p in s.after_kill(d) if p]
+    kept = _faces_in(d / "out")
     if not killed:  # it finished first: its result must be the reference's (a re-run may refuse to overwrite)
         diff = s.compare(work / s.name / "ref", d)
         problems += [f"finished, but differs from the reference: {diff}"] if diff else []
-        return Outcome(s.name, round(delay, 2), killed, problems, proc.returncode)
+        return Outcome(s.name, round(delay, 2), killed, problems, proc.returncode, kept)
     again = run_fs(*(s.rerun or s.argv)(d))
     if again.returncode != 0:
         problems.append(f"re-run failed ({again.returncode}): {again.stderr.strip()[-300:]}")
@@ -480,7 +492,7 @@ def kill_once(s: Scenario, work: Path, k: int, seconds: float, rng: random.Rando
         problems += [p for p in s.after_kill(d) if p]
     if not problems:
         shutil.rmtree(d, ignore_errors=True)
-    return Outcome(s.name, round(delay, 2), killed, problems, again.returncode)
+    return Outcome(s.name, round(delay, 2), killed, problems, again.returncode, kept)
 
 
 def campaign(
