@@ -204,6 +204,8 @@ def test_interrupted_frames_folder_is_written_again(fs: Any, clip: Path, tmp_pat
     out = tmp_path / "frames"
     out.mkdir()
     (out / "000000.png").write_bytes(b"\x89PNG half")
+    assert fs("-q", "video", "frames", clip, "-o", out).exit_code == 1  # frames from elsewhere: never deleted
+    (out / ".fs-frames-unfinished").touch()  # what a killed `fs video frames` leaves
     (out / ".000001.png.tmp").write_bytes(b"tmp")
     result = fs("-q", "video", "frames", clip, "-o", out)
     assert result.exit_code == 0, result.output

@@ -102,6 +102,7 @@ def video_to_frames(
         for p in out.iterdir():  # left by an interrupted run (no video.json yet): start again
             p.unlink()
     out.mkdir(parents=True, exist_ok=True)
+    (out / _UNFINISHED).touch()  # until video.json is written: a re-run may start this folder again
     reader = FrameReader(video)
     written = 0
     with (progress or _no_progress)("frames", reader.num_frames) as advance:
@@ -117,13 +118,20 @@ def video_to_frames(
     info = {"source": str(video), "fps": reader.fps / every, "width": reader.width, "height": reader.height}
     info |= {"frames": written, "every": every, "audio": AUDIO_FILE if has_audio else None}
     atomic_write(out / INFO_FILE, json.dumps(info, indent=2))
+    (out / _UNFINISHED).unlink()
     return info, list(reader.problems)
 
 
+_UNFINISHED = ".fs-frames-unfinished"
+
+
 def _interrupted_frames(folder: Path) -> bool:
-    """Whether ``folder`` holds only what an interrupted :func:`video_to_frames` leaves (frames, temp files)."""
-    pattern = re.compile(r"(\d{6}\.(png|jpg)|\.\d{6}\.(png|jpg)\.tmp|\.?audio\.mkv(\.tmp\.mkv)?)")
-    return all(p.is_file() and pattern.fullmatch(p.name) for p in folder.iterdir())
+    """Whether ``folder`` holds only what an interrupted :func:`video_to_frames` leaves: its marker, frames and
+    temp files (a folder of frames from anywhere else is never deleted)."""
+    frames = r"\d{6}\.(png|jpg)|\.\d{6}\.(png|jpg)\.tmp|\.?audio\.mkv(\.tmp\.mkv)?|"
+    pattern = re.compile(frames + re.escape(_UNFINISHED))
+    ours = all(p.is_file() and pattern.fullmatch(p.name) for p in folder.iterdir())
+    return ours and (folder / _UNFINISHED).is_file()
 
 
 def _write_whole(path: Path, data: bytes) -> None:
