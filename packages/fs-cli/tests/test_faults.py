@@ -114,6 +114,20 @@ def test_sigint_train_saves_then_exits_130(world: Any, tmp_path: Path) -> None:
     assert 1 <= int(state.meta["step"]) < 1000 and f"step {state.meta['step']}" in line
 
 
+def test_sigterm_mask_train_saves(world: Any, tmp_path: Path) -> None:
+    from fs_mask import load_checkpoint
+
+    out = tmp_path / "xseg"
+    proc = _start("mask", "train", world.faces, "-o", out, "--steps", "100000", "--batch", "2", "--resolution", "64",
+                  "--preview-every", "1")  # fmt: skip
+    _wait_for(out / "previews" / "preview_0000001.png", proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143, err
+    _one_line(err, "SIGTERM")
+    assert load_checkpoint(out / "xseg.safetensors").step >= 1  # the steps done were kept
+
+
 # -- a full disk -----------------------------------------------------------------------------------------------
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
