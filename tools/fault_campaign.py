@@ -109,6 +109,7 @@ class World:
         self.stills.mkdir()
         for i in range(0, CLIP_FRAMES, 4):
             img = cv2.imread(str(self.frames / f"{i:06d}.png"))
+            assert img is not None
             cv2.imwrite(str(self.stills / f"still_{i:02d}.jpg"), img)
         must("extract", self.stills, "-o", self.faces_b, "--size", "64")
         must("mask", "train", self.faces, "-o", self.xseg, "--steps", "2", "--batch", "2", "--resolution", "64")
@@ -128,6 +129,7 @@ class World:
             frame_name = f"frame_{k:04d}.png"
             lms = np.asarray(face.source_landmarks, np.float32)
             frame = cv2.imread(str(self.frames / f"{face.frame_index:06d}.png"))
+            assert frame is not None
             img = cv2.warpAffine(frame, head_matrix(lms, 64), (64, 64))
             entry = {"x": 1, "y": 2, "w": 30, "h": 40, "landmarks_xy": lms.tolist(), "mask": {}, "identity": {}}
             data[frame_name] = {"faces": [{**entry, "thumb": None}], "video_meta": {}}

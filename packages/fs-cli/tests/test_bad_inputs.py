@@ -28,7 +28,7 @@ def one_line_error(result: Any, *words: str) -> str:
     assert len(errors) == 1 and "Traceback" not in text, text
     for w in words:
         assert w.lower() in errors[0].lower(), errors[0]
-    return errors[0]
+    return str(errors[0])
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +152,7 @@ def test_interop_and_model_corpus(fs: Any, clip_faces: Path, tiny_model: Path, c
     # a DFL folder: our own export plus a JPG whose metadata pickle would run a command
     assert fs("-q", "faceset", "export-dfl", clip_faces, "-o", d / "dfl").exit_code == 0
     face = cv2.imread(str(sorted((d / "dfl").glob("*.jpg"))[0]))
+    assert face is not None
     (d / "dfl" / "evil.jpg").write_bytes(_dfl_jpg_with(pickle.dumps({"x": _Hostile()}, protocol=2), face))
     result = fs("-q", "faceset", "import-dfl", d / "dfl", "-o", d / "imported", "--json")
     assert result.exit_code == 0, result.output
