@@ -2,7 +2,8 @@
 
 For every scenario (a command on small real inputs) the campaign runs the command once uninterrupted (the
 reference, also timing it), then ``--kills`` times: a fresh copy of the inputs, the command started as a
-subprocess (``python -m fs_cli``), SIGKILL after a random delay in [0.05, 1.1] x the reference time. Then:
+subprocess (``python -m fs_cli``), SIGKILL after a random delay in [0.05, 1.1] x the reference time (extract:
+0-2 s after its first commit to the faceset). Then:
 
 * what is on disk is checked (facesets pass ``fs_faceset.validate``, checkpoints load, a video at the final
   path is complete, every PNG at a final path decodes, an in-place faceset is still there);
