@@ -22,6 +22,7 @@ import hashlib
 import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -39,7 +40,7 @@ nox.options.error_on_missing_interpreters = False
 ROOT = Path(__file__).resolve().parent
 PKG_DIR = ROOT / "packages"
 # Topological order: every package after the packages it depends on.
-PACKAGES = ["fs-align", "fs-faceset", "fs-detect", "fs-models", "fs-mask", "fs-train", "fs-merge", "fs-cli"]
+PACKAGES = ["fs-align", "fs-faceset", "fs-detect", "fs-models", "fs-mask", "fs-train", "fs-merge", "fs-ui", "fs-cli"]
 TORCH = os.environ.get("FS_TORCH", "torch==2.13.0")
 TOOLS = ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6"]
 
@@ -137,6 +138,33 @@ def _fetch_assets(session: nox.Session, groups: list[str], required: bool) -> bo
     return True
 
 
+def _ensure_chromium(session: nox.Session) -> None:
+    """fs-ui's browser tests drive Debian's chromium: install it when missing and apt-get can (root or sudo -n);
+    otherwise those tests skip and say why."""
+    exe = Path(os.environ.get("FS_CHROMIUM", "/usr/bin/chromium"))
+    if exe.is_file():
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or sys.platform != "linux":
+        session.warn(f"no {exe} and no apt-get: fs-ui's browser tests will skip (install chromium, or set FS_CHROMIUM)")
+        return
+    if os.geteuid() == 0:
+        prefix: list[str] = []
+    elif shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0:
+        prefix = ["sudo", "-n"]
+    else:
+        session.warn(f"no {exe}, and apt-get needs root (sudo -n refused): fs-ui's browser tests will skip")
+        return
+    session.log("installing Debian's chromium for fs-ui's browser tests (apt-get)")
+    env = ["env", "DEBIAN_FRONTEND=noninteractive"]
+    for cmd in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "--no-install-recommends", "chromium"]):
+        done = subprocess.run([*prefix, *env, *cmd], capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
+            session.warn(f"{' '.join(cmd[:2])} failed ({tail[0]}): fs-ui's browser tests will skip")
+            return
+
+
 def _pytest_env() -> dict[str, str]:
     return {"FS_ARTIFACTS": str(ROOT / "test-artifacts"), "PYTHONHASHSEED": "0"}
 
@@ -145,6 +173,7 @@ def _pytest_env() -> dict[str, str]:
 def tests(session: nox.Session) -> None:
     """All packages editable in one venv; fetch the test assets; run every package's tests."""
     _install(session, PACKAGES)
+    _ensure_chromium(session)
     env = _pytest_env()
     fetched = [g for g in ("test", "video", "data") if _fetch_assets(session, [g], required=False)]
     env["FS_REQUIRE_ASSETS"] = ",".join(fetched)
@@ -163,6 +192,8 @@ def isolated(session: nox.Session, package: str) -> None:
     src = PKG_DIR / package / "src"
     guard = ROOT / "tools" / "import_guard.py"
     session.run("python", str(guard), package, str(src), ",".join(allowed), ",".join(everyone))
+    if package == "fs-ui":
+        _ensure_chromium(session)
     env = _pytest_env()
     if "fs-align" in closure:  # the asset cache lives in fs-align; fs-models' tests skip what needs it
         fetched = [g for g in ("test", "video", "data") if _fetch_assets(session, [g], required=False)]
@@ -191,7 +222,7 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """pytest-benchmark over packages/*/benchmarks; JSON in .benchmarks/bench.json."""
     _install(session, PACKAGES)
-    _fetch_assets(session, ["test"], required=False)
+    _fetch_assets(session, ["test", "video"], required=False)  # the extraction benchmarks use the videos
     out = ROOT / ".benchmarks"
     out.mkdir(exist_ok=True)
     paths = session.posargs or [str(PKG_DIR / p / "benchmarks") for p in PACKAGES]

@@ -64,3 +64,12 @@ def test_dlib_cpp(benchmark: Any, frame: np.ndarray, batch: int) -> None:
 
     out = benchmark(run)
     assert len(out) == batch
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_numpy_cnn68(benchmark: Any, frame: np.ndarray, batch: int) -> None:
+    asset_or_skip("cnn68")
+    asset_or_skip("cnn68-manifest")
+    lm = load_landmarker("cnn68")
+    out = benchmark(lm.predict, frame, BOXES[:batch])
+    assert out.shape == (batch, 68, 2)

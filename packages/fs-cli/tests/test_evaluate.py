@@ -96,3 +96,26 @@ def test_train_preset_and_profile(fs: Any, clip: Path, tmp_path: Path) -> None:
     assert cfg["model_config"]["resolution"] == 64
     res = fs("train", "--src", "a", "--dst", "b", "-o", "m", "--preset", "turbo")
     assert res.exit_code != 0
+
+
+def test_pose_offset_and_tracking_difference_split_a_constant_offset_from_motion(  # type: ignore[no-untyped-def]
+    frame_and_landmarks,
+) -> None:
+    img, pts = frame_and_landmarks
+    h, w = img.shape[:2]
+    centre = tuple(float(c) for c in pts.mean(axis=0))
+
+    def rolled(deg: float) -> np.ndarray:
+        return cv2.warpAffine(img, cv2.getRotationMatrix2D(centre, deg, 1.0), (w, h), borderMode=cv2.BORDER_REFLECT)
+
+    identity = np.zeros(128, np.float32)
+    identity[0] = 1.0
+    # a "swap" that keeps one pose while dst's head rolls 0, 6 and 12 degrees: offset -6, motion not followed
+    frozen = evaluate_frames(((rolled(a), img) for a in (0.0, 6.0, 12.0)), identity)
+    assert abs(frozen["pose_offset_deg"]["roll"]) == pytest.approx(6.0, abs=1.5)
+    assert frozen["pose_tracking_diff_deg"]["roll"] == pytest.approx(4.0, abs=1.5)
+    # a swap that follows the roll exactly, 6 degrees off: a constant offset, nothing left once it is removed
+    offset = evaluate_frames(((rolled(a), rolled(a + 6.0)) for a in (0.0, 6.0, 12.0)), identity)
+    assert abs(offset["pose_offset_deg"]["roll"]) == pytest.approx(6.0, abs=1.5)
+    assert offset["pose_abs_diff_deg"]["roll"] == pytest.approx(abs(offset["pose_offset_deg"]["roll"]), abs=1e-6)
+    assert offset["pose_tracking_diff_deg"]["roll"] < 1.0

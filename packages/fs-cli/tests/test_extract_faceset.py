@@ -51,7 +51,10 @@ def test_jobs_and_shards_give_the_same_faces(fs: Any, clip: Path, tmp_path: Path
     assert fs("-q", "extract", clip, "-o", two, "--size", "32", "--jobs", "2").exit_code == 0
     a, b = Faceset.open(one), Faceset.open(two)
     assert len(a) == len(b) == 24
-    assert np.allclose(a.landmarks(), b.landmarks(), atol=1e-3)
+    assert np.allclose(a.landmarks()[:12], b.landmarks()[:12], atol=1e-3)  # the first worker's run: identical
+    # the second run starts with a detection and restarts smoothing: close (within 5 % of the crop), one track
+    assert np.abs(a.landmarks() - b.landmarks()).max() < 0.05 * 32
+    assert {t for f in b for t in f.tags} == {"track:0"}
     s1, s2, merged = tmp_path / "s1", tmp_path / "s2", tmp_path / "merged"
     assert fs("-q", "extract", clip, "-o", s1, "--size", "32", "--shard", "1/2").exit_code == 0
     assert fs("-q", "extract", clip, "-o", s2, "--size", "32", "--shard", "2/2").exit_code == 0
@@ -174,3 +177,26 @@ def test_mask_hull_in_place_updates_the_mask_column_and_keeps_the_record(
     assert after.ids == before.ids and all(f.mask is not None and f.mask.max() == 255 for f in after)
     assert after.sources() == before.sources() and sorted(after.frames(clip.name)) == list(range(24))
     assert (work / "notes.txt").read_text() == "mine"  # nothing else in the folder is touched
+
+
+def test_extract_with_the_permissive_landmark_model(fs: Any, clip: Path, tmp_path: Path) -> None:
+    """`--landmarks cnn68` (face-api's MIT CNN) gives faces whose landmarks agree with dlib68's to a few pixels."""
+    from fs_align.testing import asset_or_skip
+
+    asset_or_skip("cnn68")
+    asset_or_skip("cnn68-manifest")
+    bad = fs("extract", clip, "-o", tmp_path / "bad", "--landmarks", "nope")
+    assert bad.exit_code != 0 and "--landmarks" in bad.output
+    runs = {}
+    for model in ("dlib68", "cnn68"):
+        out = tmp_path / model
+        result = fs(
+            "-q", "extract", clip, "-o", out, "--size", "64", "--track", "largest", "--every", "8", "--landmarks", model
+        )
+        assert result.exit_code == 0, result.output
+        runs[model] = {f.frame_index: f.source_landmarks for f in Faceset.open(out)}
+    assert runs["dlib68"].keys() == runs["cnn68"].keys() and len(runs["cnn68"]) >= 3
+    for k, pts in runs["cnn68"].items():
+        ref = runs["dlib68"][k]
+        eyes = np.linalg.norm(ref[36] - ref[45])
+        assert np.linalg.norm(pts - ref, axis=1).mean() < 0.12 * eyes, k

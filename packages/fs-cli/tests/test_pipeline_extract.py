@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -103,3 +104,29 @@ def test_mixed_folder_frames_folder_and_person_tracking(fs: Any, clip: Path, tmp
     one = Faceset.open(tmp_path / "people" / "person-00")
     assert [f.frame_index for f in one] == [0, 1, 2, 3, 4, 5] and not (tmp_path / "people" / "index.json").exists()
     assert one.sources()["frames"].processed_frames().tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_two_clips_concatenated_a_cut_then_another_person_both_found(tmp_path: Path, fs: Any) -> None:
+    """franck (16 frames) then cap12 (16 frames) in one 400x300 clip: the cut is detected, both people kept."""
+    from fs_merge import ffmpeg_exe
+
+    a, b = asset_or_skip("video-franck"), asset_or_skip("video-cap12")
+    clip = tmp_path / "cut.mp4"
+    graph = "[0:v]scale=400:300,setsar=1,trim=end_frame=16,setpts=PTS-STARTPTS[a];"
+    graph += "[1:v]scale=400:300,setsar=1,trim=end_frame=16,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1[v]"
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(a), "-i", str(b)]
+    cmd += ["-filter_complex", graph, "-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast", "-r", "25", str(clip)]
+    subprocess.run(cmd, check=True)
+    out = tmp_path / "faces"
+    result = fs("-q", "extract", str(clip), "-o", str(out), "--size", "48", "--detect-every", "8")
+    assert result.exit_code == 0, result.output
+    from fs_merge import FrameReader
+
+    faces = Faceset.open(out)
+    count = FrameReader(clip).num_frames
+    assert 32 <= count <= 34 and sorted(faces.column("frame_index").tolist()) == list(range(count))  # every frame
+    tags = [f.tags[0] for f in sorted(faces, key=lambda f: f.frame_index)]
+    changes = [i for i in range(1, count) if tags[i] != tags[i - 1]]
+    assert len(set(tags)) == 2 and len(changes) == 1 and 15 <= changes[0] <= 17  # a new track at the cut
+    crops = [np.stack([f.image for f in faces if (f.frame_index < changes[0]) == side]) for side in (True, False)]
+    assert np.abs(crops[0].mean(axis=0).astype(np.float32) - crops[1].mean(axis=0)).mean() > 10  # two people

@@ -24,6 +24,8 @@ TINY: dict[str, dict[str, Any]] = {
     "cgan": {"resolution": 32, "e_dims": 8, "ae_dims": 32, "d_dims": 8, "id_dims": 8},
     "cgan_discriminator": {"resolution": 32, "base_ch": 8, "mlp_dims": 32},
     "patchgan": {"resolution": 32, "base_ch": 4, "patch_size": 8},
+    "code_discriminator": {"in_ch": 16, "code_res": 8, "base_ch": 4},
+    "phaze": {"resolution": 32, "enc_dims": 8, "fc_dims": 16, "dec_dims": 16, "dec_min_dims": 8, "bottleneck_size": 32},
 }
 
 

@@ -47,6 +47,22 @@ def test_bad_labels(tiny: Callable[..., FsModel]) -> None:
         g(torch.rand(2, 3, 32, 32), torch.zeros(2))
 
 
+def test_fix_identity_checks_its_identities(tiny: Callable[..., FsModel]) -> None:
+    g = tiny("cgan")
+    assert isinstance(g, CGANGenerator)
+    with pytest.raises(InputError, match=r"label 2 is not in \[0, 2\)"):
+        fs_models.fix_identity(g, 2, 0)
+    with pytest.raises(InputError, match="integer labels"):
+        fs_models.fix_identity(g, torch.randn(8), 0)
+    fixed = fs_models.fix_identity(g, torch.tensor(1), 0)
+    with pytest.raises(InputError, match="only the faces"):
+        fixed.swap(torch.rand(1, 3, 32, 32), 1)
+    ext = tiny("cgan", external_embedding_dims=16)
+    assert isinstance(ext, CGANGenerator)
+    with pytest.raises(InputError, match="embedding vectors"):
+        fs_models.fix_identity(ext, 0, 1)
+
+
 def _window_means(values: list[float], w: int) -> tuple[float, float]:
     return sum(values[:w]) / w, sum(values[-w:]) / w
 

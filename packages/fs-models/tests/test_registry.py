@@ -7,7 +7,8 @@ import pytest
 import fs_models
 from fs_models import ConfigError, SAEHDConfig, UnknownModelError, create_model, list_models
 
-EXPECTED = {"df", "liae", "quick96", "h64", "h128", "original", "cgan", "cgan_discriminator", "patchgan"}
+EXPECTED = {"df", "liae", "quick96", "h64", "h128", "original", "cgan", "cgan_discriminator", "patchgan",
+            "code_discriminator", "phaze"}  # fmt: skip
 
 
 def test_version_and_errors() -> None:

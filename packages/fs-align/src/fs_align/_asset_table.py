@@ -131,6 +131,29 @@ _SPECS: list[AssetSpec] = [
         "weights test",
         "dlib 68-point ERT shape predictor (15 cascades x 500 trees)",
     ),
+    # npm-fetched files are in the "video" group too: the group whose fetch needs npm (see the README)
+    AssetSpec(
+        "cnn68",
+        "@vladmandic/face-api",
+        "1.7.15",
+        "npm",
+        "model/face_landmark_68_model.bin",
+        "4611ef65c87d836d03d684b30eec4d195d8b219fa1dd58fc58945831c6b9299b",
+        "MIT (vladmandic/face-api)",
+        frozenset({"weights", "video"}),
+        "face-api FaceLandmark68Net weights: tfjs uint8-quantised, 357 K parameters",
+    ),
+    AssetSpec(
+        "cnn68-manifest",
+        "@vladmandic/face-api",
+        "1.7.15",
+        "npm",
+        "model/face_landmark_68_model-weights_manifest.json",
+        "ca4886639f86e99b39fed0c155f81b63317225773bd9616716e887b0153389c9",
+        "MIT (vladmandic/face-api)",
+        frozenset({"weights", "video"}),
+        "face-api FaceLandmark68Net tfjs weights manifest (names, shapes, quantisation)",
+    ),
 ]
 for _stem in ("breakingbad", "einstein", "takeo", "tongue"):
     _ext = {"takeo": "ppm"}.get(_stem, "jpg")

@@ -21,6 +21,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from fs_align._boxes import box_mismatch
+from fs_align._cnn68 import CnnLandmarker, load_cnn68_params
 from fs_align._dlib_format import ShapePredictorModel, read_shape_predictor
 from fs_align._ert import ErtPredictor, similarity_params
 from fs_align._fileio import atomic_write, sha256_file
@@ -30,12 +32,15 @@ from fs_align.errors import AssetError, ConfigError, ShapeError
 from fs_align.types import FaceType, LandmarkScheme
 
 __all__ = [
+    "LANDMARKERS",
     "MIN_BOX_SIZE",
     "REFINE_MISMATCH",
     "REFINE_PASSES",
+    "CnnLandmarker",
     "ErtLandmarker",
     "Landmarker",
     "box_from_landmarks",
+    "load_cnn68",
     "load_landmarker",
     "load_shape_predictor",
 ]
@@ -226,10 +231,7 @@ class ErtLandmarker:
         Near 0 (about 0.01) when the box follows this model's convention (a dlib detector box, or
         :meth:`box_from_landmarks`); 0.1-0.3 for other detectors' boxes (YuNet's are taller and lower).
         """
-        box = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        implied = self.box_from_landmarks(np.asarray(landmarks, dtype=np.float64).reshape(-1, 68, 2))
-        side = np.maximum(box[:, 2] - box[:, 0], 1e-9)
-        return np.asarray(np.abs(implied - box).max(axis=1) / side, dtype=np.float64)
+        return box_mismatch(boxes, landmarks, self.box_from_landmarks)
 
     def _crop_pass(
         self, img: npt.NDArray[np.uint8], pts: npt.NDArray[np.float64]
@@ -323,14 +325,37 @@ def load_shape_predictor(source: str | Path = "dlib68", *, cache: bool = True) -
     return model
 
 
-def load_landmarker(name: str | Path = "dlib68", **options: Any) -> ErtLandmarker:
-    """A ready :class:`Landmarker`: ``"dlib68"`` (the default; fetched and cached once) or a ``.dat`` path.
+def load_cnn68(*, refine_passes: int = 2, cache: bool = True) -> CnnLandmarker:
+    """face-api's MIT-licensed 68-point CNN (npm ``@vladmandic/face-api``), fetched and converted once.
+
+    The tfjs weights are dequantised into ``$FS_HOME/converted/cnn68-<sha>.safetensors`` on first use.
+
+    Raises:
+        AssetError: the files cannot be fetched (npm missing) or are corrupt.
+    """
+    weights = ensure_asset("cnn68")
+    manifest = ensure_asset("cnn68-manifest")
+    sha = get_asset("cnn68").sha256
+    params = load_cnn68_params(weights, manifest, sha, fs_home() / "converted" if cache else None)
+    return CnnLandmarker(params, refine_passes=refine_passes, source=str(weights))
+
+
+LANDMARKERS = ("dlib68", "cnn68")
+"""Names :func:`load_landmarker` knows (besides a ``.dat`` path)."""
+
+
+def load_landmarker(name: str | Path = "dlib68", **options: Any) -> ErtLandmarker | CnnLandmarker:
+    """A ready :class:`Landmarker` by name.
 
     Args:
-        name: asset name or path of a dlib 68-point shape predictor file.
-        options: passed to :class:`ErtLandmarker` (``refine_face_type``, ``refine_size``, ``refine_jitter``).
+        name: ``"dlib68"`` (the default: dlib's ERT model, iBUG 300-W data, non-commercial), ``"cnn68"``
+            (face-api's CNN, MIT), or the path of a dlib 68-point shape predictor ``.dat`` file.
+        options: passed to :class:`ErtLandmarker` (``refine_face_type``, ``refine_size``, ``refine_jitter``) or
+            to :func:`load_cnn68` (``refine_passes``).
 
     Raises:
         AssetError: unknown name, fetch failure, or a corrupt file.
     """
+    if str(name) == "cnn68":
+        return load_cnn68(**options)
     return ErtLandmarker(load_shape_predictor(name), **options)

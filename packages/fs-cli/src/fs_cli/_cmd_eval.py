@@ -16,6 +16,8 @@ NOTES = {
     "identity_cos_dst_vs_src": "baseline: dst faces vs src identity",
     "landmark_nme_swap_vs_dst": "68-point distance / inter-ocular (expression kept: lower)",
     "pose_abs_diff_deg": "head pose difference swap vs dst, degrees",
+    "pose_offset_deg": "mean signed pose difference swap - dst (a constant offset is mostly face shape: see docs)",
+    "pose_tracking_diff_deg": "pose difference with that constant offset removed (does the swap follow dst's motion?)",
     "jitter_swap": "frame-to-frame landmark jitter of the swapped faces",
     "jitter_dst": "the same for the dst faces",
     "ssim_src_src": "model reconstruction SSIM of src faces",

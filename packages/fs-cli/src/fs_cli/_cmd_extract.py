@@ -50,10 +50,12 @@ def build_settings(
     embed: bool,
     face_type: str,
     size: int,
+    landmarks: str = "dlib68",
+    detect_every: int = 8,
 ) -> Any:
     """The library's ``fs_detect.ExtractSettings`` from the flags (a bad value raises :class:`CliError`)."""
     import fs_detect
-    from fs_align import FaceType
+    from fs_align import LANDMARKERS, FaceType
 
     try:
         det = fs_detect.DetectorName.parse(detector)
@@ -67,8 +69,11 @@ def build_settings(
         mode = fs_detect.TrackMode.parse(track)
     except ValueError as exc:
         raise CliError(f"--{exc}") from None
+    if landmarks not in LANDMARKERS and not landmarks.endswith(".dat"):
+        raise CliError(f"--landmarks: expected one of {', '.join(LANDMARKERS)} or a dlib .dat file, got {landmarks!r}")
     config = fs_detect.DetectorConfig(score_threshold=min_score, min_face_size=min_face, max_input_side=detect_side)
     return fs_detect.ExtractSettings(
+        landmarker=landmarks,
         detector=det,
         detector_config=config,
         device=device,
@@ -78,6 +83,7 @@ def build_settings(
         embed=embed,
         face_type=ft,
         size=size,
+        detect_every=detect_every,
     )
 
 
@@ -97,8 +103,19 @@ MinScoreOpt = Annotated[
 ]
 MinFaceOpt = Annotated[int, typer.Option(min=1, help="Smallest face side in frame pixels.")]
 DetectSideOpt = Annotated[int, typer.Option(min=64, help="Frames are downscaled to this longer side for detection.")]
+LandmarksOpt = Annotated[
+    str, typer.Option(help="68-point model: dlib68 (default; non-commercial licence) or cnn68 (MIT, less accurate).")
+]
 RefineOpt = Annotated[bool, typer.Option(help="Second landmark pass in an aligned crop (fixes detector-box bias).")]
 EveryOpt = Annotated[int, typer.Option(min=1, help="Look at every N-th frame only.")]
+DetectEveryOpt = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Videos: run the detector every N frames (and at scene cuts, or when a face looks wrong) and follow "
+        "faces by their landmarks in between; 1 detects on every frame.",
+    ),
+]
 MaxFramesOpt = Annotated[int | None, typer.Option(min=1, help="Stop after this many frames per source.")]
 TrackOpt = Annotated[
     str, typer.Option(help="all: every face; largest: the largest face; person: one faceset per person.")
@@ -140,7 +157,9 @@ def register(app: typer.Typer) -> None:
         min_face: MinFaceOpt = 32,
         detect_side: DetectSideOpt = 640,
         refine: RefineOpt = True,
+        landmarks: LandmarksOpt = "dlib68",
         every: EveryOpt = 1,
+        detect_every: DetectEveryOpt = 8,
         max_frames: MaxFramesOpt = None,
         track: TrackOpt = "all",
         smooth: SmoothOpt = True,
@@ -166,6 +185,8 @@ def register(app: typer.Typer) -> None:
         Examples:
 
             fs extract dst.mp4 -o dst_faces
+
+            fs extract dst.mp4 -o dst_faces --detect-every 1   # detector on every frame (no following)
 
             fs extract src.mp4 -o src_faces --every 5 --track largest --jobs 2
 
@@ -194,6 +215,8 @@ def register(app: typer.Typer) -> None:
             embed=embed,
             face_type=face_type,
             size=size,
+            landmarks=landmarks,
+            detect_every=detect_every,
         )
         if (box is None) != (frame is None):
             raise CliError("--box and --frame go together (the box of a face in that frame)")

@@ -33,10 +33,20 @@ MaskOpt = Annotated[
     ),
 ]
 FaceTypeOpt = Annotated[
-    str | None, typer.Option(help="Face type of a .dfm model (default whole_face); fs models know theirs.")
+    str | None,
+    typer.Option(
+        help="Face type of a .dfm model (default: what `fs export` stored, else whole_face); fs models know theirs."
+    ),
 ]
 MergeConfigOpt = Annotated[
     Path | None, typer.Option(help="fs-merge MergeConfig file (.toml/.json); flags above are ignored then.")
+]
+IdentityOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="CGAN: the identity to render (default: the src identity): a name or label from the model's table, or "
+        "a faceset it was trained on (any faceset for a CGAN trained with --identity-embedding)."
+    ),
 ]
 LabelOpt = Annotated[bool, typer.Option(help="Visible 'SYNTHETIC' mark (the metadata label is always written).")]
 DebugOpt = Annotated[Path | None, typer.Option("--debug", help="Write each merged frame here (labelled PNGs).")]
@@ -69,6 +79,7 @@ def register(app: typer.Typer) -> None:
         mask: MaskOpt = "learned-prd",
         xseg: Annotated[Path | None, typer.Option(help="XSeg checkpoint for --mask xseg.")] = None,
         face_type: FaceTypeOpt = None,
+        identity: IdentityOpt = None,
         erode: Annotated[int, typer.Option(help="Shrink (negative: grow) the mask by this many pixels.")] = 0,
         blur: Annotated[int, typer.Option(min=0, help="Feather the mask edge over this many pixels.")] = 8,
         sharpen: Annotated[int, typer.Option(min=-100, max=100, help="Sharpen (>0) or blur (<0) the face.")] = 0,
@@ -96,6 +107,8 @@ def register(app: typer.Typer) -> None:
             fs merge dst.mp4 --model m.safetensors -o swap.mp4 --mask xseg --xseg xseg/xseg.safetensors --erode 4
 
             fs merge dst_frames --model community.dfm --face-type wf -o swap.mp4 --mask learned-prd*hull
+
+            fs merge dst.mp4 --model cgan_dir --identity C_faces -o swap_as_c.mp4
         """
         from fs_align import MaskSource
         from fs_cli.pipeline.swap import load_face_model, swap_video_from_faceset, xseg_segmenter
@@ -110,7 +123,7 @@ def register(app: typer.Typer) -> None:
         summary = swap_video_from_faceset(
             dst_video,
             faceset,
-            load_face_model(model, device, face_type=face_type),
+            load_face_model(model, device, face_type=face_type, identity=identity),
             cfg,
             out,
             all_faces=all_faces,

@@ -59,10 +59,23 @@ def register(app: typer.Typer) -> None:
     @app.command("train", context_settings={"allow_extra_args": False})
     def train_cmd(
         ctx: typer.Context,
-        src: Annotated[Path, typer.Option(help="src faceset (the face to put in).")],
-        dst: Annotated[Path, typer.Option(help="dst faceset (the faces to replace).")],
+        src: Annotated[Path, typer.Option(help="src faceset (the face to put in; CGAN: identity 0).")],
+        dst: Annotated[Path, typer.Option(help="dst faceset (the faces to replace; CGAN: identity 1).")],
         out: Annotated[Path, typer.Option("-o", "--out", help="Training folder: checkpoints, previews, metrics.")],
-        model: Annotated[str, typer.Option(help="fs-models name: df, liae, quick96, original, h64, h128.")] = "df",
+        model: Annotated[
+            str, typer.Option(help="fs-models name: df, liae, quick96, original, h64, h128, cgan.")
+        ] = "df",
+        faceset: Annotated[
+            list[Path] | None, typer.Option(help="CGAN: one more identity (repeatable; labels 2, 3, ...).")
+        ] = None,
+        identity_embedding: Annotated[
+            bool,
+            typer.Option(help="CGAN: condition on each faceset's mean SFace embedding instead of learned labels."),
+        ] = False,
+        gan_power: Annotated[
+            float | None,
+            typer.Option(min=0.0, help="Weight of the adversarial loss (default: 0.1 for cgan, else the config's)."),
+        ] = None,
         preset: Annotated[
             str | None,
             typer.Option(help="Start from a recipe (fs_train.PRESETS: cpu, gpu, v0.1); flags you give override it."),
@@ -100,6 +113,19 @@ def register(app: typer.Typer) -> None:
         preview_every: Annotated[int, typer.Option(min=0, help="Preview grid every N steps.")] = 500,
         resume: Annotated[bool, typer.Option(help="Continue from OUT's checkpoint when there is one.")] = True,
         pretrain: Annotated[bool, typer.Option(help="DFL pretraining mode.")] = False,
+        true_face_power: Annotated[
+            float | None,
+            typer.Option(
+                min=0.0,
+                max=1.0,
+                help="DFL true-face power (0..1, typical 0.01): a code discriminator "
+                "pulls the swap toward src (df, quick96, original, h64, h128, phaze).",
+            ),
+        ] = None,
+        ct_mode: Annotated[
+            str | None,
+            typer.Option(help="Colour-transfer src samples toward random dst faces: none, rct, lct, mkl, idt, sot."),
+        ] = None,
         config: ConfigOpt = None,
         json_output: JsonOpt = False,
     ) -> None:
@@ -118,12 +144,16 @@ def register(app: typer.Typer) -> None:
             fs train --src A --dst B -o m --config train.toml --minutes 30
 
             fs train --src A --dst B -o m --preset cpu --minutes 8 --profile 10
+
+            fs train --model cgan --src A --dst B --faceset C -o cgan_dir --resolution 64
+
+            fs train --model df --src A --dst B -o m --true-face-power 0.01 --ct-mode rct
         """
         ui = Ui(ctx, json_output=json_output)
         rank = int(os.environ.get("RANK", "0"))
         if rank != 0:
             ui.state.quiet = True
-        for side, path in (("--src", src), ("--dst", dst)):
+        for side, path in (("--src", src), ("--dst", dst), *(("--faceset", p) for p in faceset or [])):
             if not (path / "index.json").is_file():
                 raise CliError(f"{side} {path}: not a faceset (no index.json)")
         precision = {"auto": "auto", "none": "fp32", "fp32": "fp32", "bf16": "bf16", "fp16": "fp16"}.get(amp.lower())
@@ -160,14 +190,47 @@ def register(app: typer.Typer) -> None:
             "compile": compile_model,
             "optim": {"lr": lr, "schedule": lr_schedule, "warmup_steps": warmup},
         }
+        sections = ctx.meta.get("fs.config_sections", {})
+        values |= _identity_values(model, src, dst, faceset or [], identity_embedding, gan_power, sections)
+        if true_face_power is not None:
+            values["loss"] = {**values.get("loss", {}), "true_face_power": true_face_power}
+        if ct_mode is not None:
+            values["augment"] = {"ct_mode": ct_mode.strip().lower()}
         if preset is not None:
             values = _over_preset(ctx, preset, values)
-        cfg = build_train_config(values, ctx.meta.get("fs.config_sections", {}))
+        cfg = build_train_config(values, sections)
         if profile:
             _profile(cfg, profile, ui)
             return
         result = run_training(cfg, ui)
         ui.result(result, f"trained to step {result.get('step')} in {result.get('seconds', 0):.0f} s -> {out}")
+
+
+CGAN_GAN_POWER = 0.1
+"""The adversarial weight `fs train --model cgan` uses unless --gan-power or the --config's [loss] sets one."""
+
+
+def _identity_values(
+    model: str, src: Path, dst: Path, more: list[Path], embed: bool, gan_power: float | None, sections: dict[str, Any]
+) -> dict[str, Any]:
+    """The CGAN's TrainConfig fields: more facesets, identity vectors, and the adversarial weight."""
+    from fs_train import is_cgan
+
+    cgan = is_cgan(model)
+    if (more or embed) and not cgan:
+        raise CliError(f"--faceset / --identity-embedding: only for a CGAN (--model cgan), not --model {model}")
+    out: dict[str, Any] = {}
+    if gan_power is not None:
+        out["loss"] = {"gan_power": gan_power}
+    elif cgan and "gan_power" not in sections.get("loss", {}):
+        out["loss"] = {"gan_power": CGAN_GAN_POWER}
+    if more:
+        out["facesets"] = [str(p) for p in more]
+    if embed:
+        from fs_cli.pipeline import src_identity
+
+        out["identity_embeddings"] = [src_identity(p).tolist() for p in (src, dst, *more)]
+    return out
 
 
 _FLAG_FIELDS = {

@@ -10,11 +10,13 @@ import typer
 from fs_cli import (
     _cmd_demo,
     _cmd_eval,
+    _cmd_export,
     _cmd_extract,
     _cmd_faceset,
     _cmd_mask,
     _cmd_merge,
     _cmd_train,
+    _cmd_ui,
     _cmd_video,
     _cmd_weights,
 )
@@ -66,8 +68,10 @@ app.add_typer(_cmd_faceset.app, name="faceset")
 app.add_typer(_cmd_mask.app, name="mask")
 _cmd_train.register(app)
 _cmd_merge.register(app)
+_cmd_export.register(app)
 _cmd_eval.register(app)
 _cmd_demo.register(app)
+_cmd_ui.register(app)
 
 
 def _terminated(signum: int, frame: object) -> None:

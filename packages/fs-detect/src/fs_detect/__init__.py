@@ -5,6 +5,8 @@
   five points in ``LandmarkScheme.FIVE_POINT`` order) in frame pixels.
 - :func:`load_embedder` (``"sface"``) embeds faces aligned by :func:`align_five_point` into 128-D unit vectors.
 - :class:`FaceTracker` links detections across video frames with stable ids and fills one-frame misses.
+- :class:`FaceFollower` detects every k frames (and at scene cuts or when a face looks wrong) and carries each
+  face by its landmarks in between; :class:`Extractor` uses it for videos (``ExtractSettings.detect_every``).
 - :class:`Extractor` (settings: :class:`ExtractSettings`) runs the whole extraction over any iterable of
   ``(frame_index, BGR uint8 image)``: detect -> 68 landmarks -> track -> smooth -> align, yielding a
   :class:`FrameResult` per frame; :func:`extract_parallel` does the same with the per-frame analysis in worker
@@ -37,6 +39,17 @@ from fs_detect._extract import (
     PlannedFace,
     TrackMode,
     align_planned,
+    prefetched,
+)
+from fs_detect._follow import (
+    CUT_THRESHOLD,
+    MAX_MISMATCH,
+    MIN_LIKENESS,
+    FaceFollower,
+    FollowStats,
+    cut_distance,
+    face_patch,
+    frame_signature,
 )
 from fs_detect._nms import batched_nms
 from fs_detect._parallel import Decode, analyse_frames, extract_parallel, plan_frames, select_frames, split_frames
@@ -47,6 +60,9 @@ from fs_detect.errors import DetectConfigError, DetectError
 __version__ = "0.1.0"
 
 __all__ = [
+    "CUT_THRESHOLD",
+    "MAX_MISMATCH",
+    "MIN_LIKENESS",
     "SFACE_TEMPLATE",
     "Decode",
     "DetectConfigError",
@@ -60,8 +76,10 @@ __all__ = [
     "ExtractedFace",
     "Extractor",
     "FaceAnalyser",
+    "FaceFollower",
     "FacePlanner",
     "FaceTracker",
+    "FollowStats",
     "FrameDetections",
     "FrameResult",
     "PlannedFace",
@@ -74,12 +92,16 @@ __all__ = [
     "batched_nms",
     "box_iou",
     "cosine_similarity",
+    "cut_distance",
     "default_device",
     "extract_parallel",
+    "face_patch",
     "five_point_transform",
+    "frame_signature",
     "load_detector",
     "load_embedder",
     "plan_frames",
+    "prefetched",
     "select_frames",
     "split_frames",
 ]

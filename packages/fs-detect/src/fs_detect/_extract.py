@@ -8,9 +8,13 @@ first step (:class:`FaceAnalyser`) is stateless and runs anywhere (worker proces
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import queue
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -32,10 +36,16 @@ __all__ = [
     "TrackMode",
     "align_planned",
     "limit_threads",
+    "new_follower",
+    "prefetched",
 ]
+
+if TYPE_CHECKING:
+    from fs_detect._follow import FaceFollower
 
 F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
+T = TypeVar("T")
 
 
 class TrackMode(str, enum.Enum):
@@ -76,6 +86,9 @@ class ExtractSettings:
         size: the aligned crop's side in pixels.
         embed: compute SFace identity embeddings (always on with ``TrackMode.PERSON``).
         threads: OpenCV / torch threads per process (0: leave the library defaults).
+        detect_every: in videos, run the detector at least every this many frames and carry each face by its
+            landmarks in between (:class:`fs_detect.FaceFollower`; scene cuts and faces that look wrong are
+            detected at once). 1: detect on every frame. Stills are always detected.
     """
 
     detector: DetectorName = DetectorName.YUNET
@@ -92,6 +105,7 @@ class ExtractSettings:
     size: int = 256
     embed: bool = False
     threads: int = 0
+    detect_every: int = 8
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "detector", DetectorName.parse(self.detector))
@@ -101,6 +115,8 @@ class ExtractSettings:
             raise DetectConfigError(f"size: expected an int in [16, 4096], got {self.size!r}")
         if not isinstance(self.threads, int) or self.threads < 0:
             raise DetectConfigError(f"threads: expected an int >= 0, got {self.threads!r}")
+        if not isinstance(self.detect_every, int) or self.detect_every < 1:
+            raise DetectConfigError(f"detect_every: expected an int >= 1, got {self.detect_every!r}")
         if not isinstance(self.detector_config, DetectorConfig):
             got = type(self.detector_config).__name__
             raise DetectConfigError(f"detector_config: expected a DetectorConfig, got {got}")
@@ -131,6 +147,8 @@ class FrameDetections:
     """``(N, 68, 2)`` iBUG-68 landmarks in frame pixels (not smoothed)."""
     embeddings: F32 | None = None
     """``(N, 128)`` unit SFace embeddings, when the settings ask for them."""
+    cut: bool = False
+    """A scene cut lies just before this frame (tracks end here)."""
 
     @property
     def count(self) -> int:
@@ -226,6 +244,12 @@ class FacePlanner:
         n = frame.count
         emb = frame.embeddings if frame.embeddings is not None and n else None
         ids: list[int] = list(range(n))
+        if frame.cut:
+            if self.tracker is not None:
+                self.tracker.end_tracks()
+            if self.smoother is not None:
+                for lost in self.smoother.tracks:
+                    self.smoother.update(lost, None)
         if self.tracker is not None:
             dets = [Detection(frame.boxes[i], float(frame.scores[i]), frame.points5[i]) for i in range(n)]
             ids = [t.track_id for t in self.tracker.update(dets, emb)[:n]]
@@ -334,19 +358,88 @@ class Extractor:
         if self.settings.threads > 0:
             limit_threads(self.settings.threads)
         self.analyser = FaceAnalyser(self.settings)
+        self.follower = new_follower(self.analyser, sequence)
         self.planner = FacePlanner(self.settings, fps=fps, sequence=sequence)
+
+    def analyse(self, index: int, image: U8) -> FrameDetections:
+        """Detect (or carry, in videos with ``detect_every > 1``) the faces of the next frame."""
+        if self.follower is not None:
+            return self.follower.analyse(image, index)
+        return self.analyser.analyse(image, index)
 
     def process(self, index: int, image: U8 | None) -> FrameResult:
         """The next frame (``None``: an undecodable frame, reported as not readable)."""
         if image is None:
             return FrameResult(index, 0, 0)
-        planned = self.planner.update(self.analyser.analyse(image, index))
+        planned = self.planner.update(self.analyse(index, image))
         return _frame_result(image, index, planned, self.settings)
 
-    def run(self, frames: Iterable[tuple[int, U8 | None]]) -> Iterator[FrameResult]:
-        """One :class:`FrameResult` per ``(frame_index, H x W x 3 BGR uint8 image)``, in the order given."""
-        for index, image in frames:
+    def run(self, frames: Iterable[tuple[int, U8 | None]], *, prefetch: int = 8) -> Iterator[FrameResult]:
+        """One :class:`FrameResult` per ``(frame_index, H x W x 3 BGR uint8 image)``, in the order given.
+
+        ``prefetch > 0``: the frames are pulled from ``frames`` (e.g. a decoder) in a thread of their own, at
+        most ``prefetch`` ahead, so decoding overlaps the analysis.
+        """
+        source = prefetched(frames, prefetch) if prefetch > 0 else iter(frames)
+        for index, image in source:
             yield self.process(index, image)
+
+
+def new_follower(analyser: FaceAnalyser, sequence: bool) -> FaceFollower | None:
+    """A :class:`FaceFollower` for the frames of a video when the settings carry faces (``detect_every > 1``)."""
+    from fs_detect._follow import FaceFollower
+
+    every = analyser.settings.detect_every
+    return FaceFollower(analyser, every) if sequence and every > 1 else None
+
+
+_END = object()
+
+
+def prefetched(items: Iterable[T], depth: int = 8) -> Iterator[T]:
+    """The items of ``items``, pulled in a daemon thread at most ``depth`` ahead (its exceptions re-raised here).
+
+    Closing the returned generator early stops the thread after its current item.
+    """
+    q: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def pull() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put((True, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # handed to the consumer, which raises it
+            q.put((False, exc))
+            return
+        finally:
+            close = getattr(items, "close", None)
+            if stop.is_set() and close is not None:
+                close()
+        q.put((True, _END))
+
+    thread = threading.Thread(target=pull, name="fs-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is _END:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                q.get(timeout=0.05)
+        thread.join()
 
 
 def limit_threads(threads: int) -> None:

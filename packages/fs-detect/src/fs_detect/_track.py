@@ -90,6 +90,10 @@ class FaceTracker:
         """Index of the last frame passed to :meth:`update` (-1 before the first)."""
         return self._frame
 
+    def end_tracks(self) -> None:
+        """End every track (e.g. at a scene cut): faces seen from now on get new ids."""
+        self._tracks = []
+
     def update(self, detections: Sequence[Detection], embeddings: npt.ArrayLike | None = None) -> list[TrackedFace]:
         """Add the next frame's detections.
 

@@ -7,7 +7,7 @@ beside them.
 """
 
 from fs_faceset import sort
-from fs_faceset._ops import ValidationReport, compact, merge, remove, validate
+from fs_faceset._ops import ValidationReport, compact, merge, remove, restore, validate
 from fs_faceset._pack import FORMAT_VERSION, ImageCodec
 from fs_faceset._report import ImportReport
 from fs_faceset._sources import SourceInfo, frame_ranges
@@ -46,6 +46,7 @@ __all__ = [
     "read_dfl_jpg",
     "read_png_header",
     "remove",
+    "restore",
     "sort",
     "sync_deletions",
     "validate",

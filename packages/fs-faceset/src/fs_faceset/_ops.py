@@ -15,7 +15,7 @@ from fs_faceset._pack import ImageCodec
 from fs_faceset.errors import FacesetError, FacesetFormatError, FacesetIntegrityError
 from fs_faceset.faceset import Faceset, FacesetWriter
 
-__all__ = ["ValidationReport", "compact", "merge", "remove", "validate"]
+__all__ = ["ValidationReport", "compact", "merge", "remove", "restore", "validate"]
 
 
 def remove(path: str | Path | Faceset, ids: Iterable[str]) -> Faceset:
@@ -35,6 +35,24 @@ def remove(path: str | Path | Faceset, ids: Iterable[str]) -> Faceset:
     if unknown:
         raise FacesetError(f"{folder}: no faces with ids {unknown[:5]}{'...' if len(unknown) > 5 else ''}")
     write_index(folder, replace(index, removed=index.removed | frozenset(ids)))
+    return Faceset.open(folder)
+
+
+def restore(path: str | Path | Faceset, ids: Iterable[str] | None = None) -> Faceset:
+    """Undo :func:`remove` for ``ids`` (default: every removed face) until :func:`compact` has dropped them;
+    atomic like :func:`remove`; returns the reopened faceset. Ids that are not removed are ignored.
+
+    Raises:
+        FacesetError: an id is not in the faceset (compacted away, or never there).
+    """
+    folder = path.path if isinstance(path, Faceset) else Path(path)
+    index = read_index(folder)
+    wanted = set(index.removed) if ids is None else set(ids)
+    known = set(Faceset.open(folder, include_removed=True).ids)
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise FacesetError(f"{folder}: no faces with ids {unknown[:5]}{'...' if len(unknown) > 5 else ''} to restore")
+    write_index(folder, replace(index, removed=index.removed - frozenset(wanted)))
     return Faceset.open(folder)
 
 

@@ -27,7 +27,7 @@ from fs_faceset._index import Index, ShardEntry, write_index
 from fs_faceset._pack import FORMAT_VERSION, ShardData
 from fs_faceset._shard import Rows, atomic_write, shard_bytes
 
-__all__ = ["as_mask", "rewrite_masks"]
+__all__ = ["as_mask", "rewrite_masks", "rewrite_polygons"]
 
 U8 = npt.NDArray[np.uint8]
 
@@ -71,6 +71,36 @@ def _shard_with_masks(shard: ShardData, rows: Mapping[int, U8 | None]) -> tuple[
     return tensors, {**shard.meta, "version": str(FORMAT_VERSION)}
 
 
+Polys = tuple[tuple[Any, npt.NDArray[np.float32]], ...]
+
+
+def _shard_with_polygons(shard: ShardData, rows: Mapping[int, Polys]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The tensors and metadata of ``shard`` with the polygons of local ``rows`` replaced (drawing order kept)."""
+    t = shard.t
+    fpo, offs, inc, pts = (
+        np.asarray(t[k]) for k in ("face_poly_offsets", "poly_offsets", "poly_include", "poly_points")
+    )
+    points: list[npt.NDArray[np.float32]] = []
+    include: list[int] = []
+    per_face = [0]
+    for r in range(shard.count):
+        if r in rows:
+            for kind, p in rows[r]:
+                points.append(np.asarray(p, np.float32).reshape(-1, 2))
+                include.append(int(getattr(kind, "value", kind) == "include"))
+        else:
+            for q in range(int(fpo[r]), int(fpo[r + 1])):
+                points.append(pts[offs[q] : offs[q + 1]])
+                include.append(int(inc[q]) & 1)
+        per_face.append(len(points))
+    tensors: dict[str, Any] = dict(t)
+    tensors["poly_points"] = np.concatenate(points).astype(np.float32) if points else np.zeros((0, 2), np.float32)
+    tensors["poly_offsets"] = np.concatenate([[0], np.cumsum([len(p) for p in points])]).astype(np.int64)
+    tensors["poly_include"] = np.array(include, dtype=np.uint8)
+    tensors["face_poly_offsets"] = np.array(per_face, dtype=np.int64)
+    return tensors, {**shard.meta, "version": str(FORMAT_VERSION)}
+
+
 def rewrite_masks(
     folder: Path, index: Index, shards: list[ShardData], changes: Mapping[int, Mapping[int, Any]]
 ) -> Index:
@@ -78,12 +108,25 @@ def rewrite_masks(
 
     ``changes`` maps a shard's position in ``index.shards`` to ``{local row: uint8 mask or None}``.
     """
+    return _rewrite(folder, index, shards, changes, _shard_with_masks)
+
+
+def rewrite_polygons(
+    folder: Path, index: Index, shards: list[ShardData], changes: Mapping[int, Mapping[int, Polys]]
+) -> Index:
+    """Replace polygon labels in place, atomically; ``changes``: shard position -> ``{local row: polygons}``."""
+    return _rewrite(folder, index, shards, changes, _shard_with_polygons)
+
+
+def _rewrite(
+    folder: Path, index: Index, shards: list[ShardData], changes: Mapping[int, Mapping[int, Any]], build: Any
+) -> Index:
     next_no = 1 + max((int(s.file[6:12]) for s in index.shards), default=-1)
     entries = list(index.shards)
     written: list[Path] = []
     try:
         for pos in sorted(changes):
-            tensors, meta = _shard_with_masks(shards[pos], changes[pos])
+            tensors, meta = build(shards[pos], changes[pos])
             name = f"shard-{next_no:06d}.safetensors"
             next_no += 1
             chunks = shard_bytes(tensors, meta)

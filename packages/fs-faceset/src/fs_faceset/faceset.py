@@ -17,7 +17,7 @@ from fs_faceset._shard import map_tensor, read_header
 from fs_faceset._sources import SourceInfo
 from fs_faceset._writer import FacesetWriter
 from fs_faceset.errors import FacesetError, FacesetFormatError
-from fs_faceset.face import Face
+from fs_faceset.face import Face, PolygonKind
 
 __all__ = ["Faceset", "FacesetWriter"]  # FacesetWriter lives in _writer; re-exported here
 
@@ -278,6 +278,48 @@ class Faceset:
         fresh = Faceset.open(self.path, include_removed=True)
         if fresh.ids[: len(self._store.ids)] != self._store.ids:
             raise FacesetError(f"{self.path}: the faceset changed on disk while its masks were set")
+        return Faceset(fresh._store, self._rows)
+
+    def set_polygons(
+        self,
+        faces: Sequence[int] | Sequence[str] | npt.NDArray[Any],
+        polygons: Sequence[Sequence[tuple[PolygonKind | str, npt.ArrayLike]]],
+    ) -> Faceset:
+        """Replace the XSeg polygon labels of some faces, in place and atomically (as :meth:`set_masks` does).
+
+        Args:
+            faces: positions in this view (ints) or face ids (strs), each at most once.
+            polygons: per face, its polygons in drawing order as ``(kind, N x 2 points)`` pairs in aligned-face
+                pixels (``kind``: :class:`PolygonKind` or ``"include"``/``"exclude"``); ``()`` clears them.
+
+        Returns:
+            The reopened faceset, the same view with the new polygons.
+
+        Raises:
+            FacesetError: lengths differ, a face is named twice, an id is unknown; ShapeError: a bad polygon.
+        """
+        from fs_faceset._update import rewrite_polygons
+        from fs_faceset.face import _polys
+
+        items = list(faces)
+        if items and all(isinstance(f, str) for f in items):
+            pos = [self.index_of(str(f)) for f in items]
+        else:
+            pos = self._positions(items).tolist() if items else []
+        if len(polygons) != len(pos):
+            raise FacesetError(f"set_polygons: {len(pos)} faces but {len(polygons)} polygon lists")
+        rows = self._rows[np.asarray(pos, dtype=np.int64)].tolist()
+        if len(set(rows)) != len(rows):
+            raise FacesetError(f"{self.path}: set_polygons names a face twice")
+        changes: dict[int, dict[int, Any]] = {}
+        for j, (g, value) in enumerate(zip(rows, polygons, strict=True)):
+            checked = _polys(value, f"set_polygons: polygons[{j}]")
+            changes.setdefault(int(self._store.shard_of[g]), {})[int(self._store.local[g])] = checked
+        if changes:
+            rewrite_polygons(self.path, self._index, self._store.shards, changes)
+        fresh = Faceset.open(self.path, include_removed=True)
+        if fresh.ids[: len(self._store.ids)] != self._store.ids:
+            raise FacesetError(f"{self.path}: the faceset changed on disk while its polygons were set")
         return Faceset(fresh._store, self._rows)
 
     # -- filters --------------------------------------------------------------------------------------------

@@ -43,8 +43,9 @@ class OnnxFaceModel:
 
     Args:
         path: the ``.dfm`` or ``.onnx`` file.
-        face_type: the crop the model was trained on (not stored in the file; DeepFaceLab's DFMs are usually
-            ``whole_face``). A :class:`fs_align.FaceType` or its name (``"wf"``, ``"full"``, ...).
+        face_type: the crop the model was trained on, a :class:`fs_align.FaceType` or its name (``"wf"``,
+            ``"full"``, ...). ``None``: the file's ``fs.face_type`` metadata (written by ``fs export``), else
+            ``whole_face`` (DeepFaceLab's DFMs store none and are usually whole face).
         providers: onnxruntime execution providers (default: CPU only; e.g. ``["CUDAExecutionProvider",
             "CPUExecutionProvider"]`` with onnxruntime-gpu).
         batch_size: faces per ``session.run`` (``None``: all at once).
@@ -64,7 +65,7 @@ class OnnxFaceModel:
         self,
         path: str | os.PathLike[str],
         *,
-        face_type: FaceType | str = FaceType.WHOLE_FACE,
+        face_type: FaceType | str | None = None,
         providers: list[str] | None = None,
         batch_size: int | None = None,
         morph_factor: float = 0.75,
@@ -77,6 +78,9 @@ class OnnxFaceModel:
             self._session = ort.InferenceSession(str(self.path), providers=providers or ["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own (non-exported) error types
             raise MergeError(f"{self.path}: onnxruntime cannot load it ({exc})") from exc
+        if face_type is None:
+            meta = self._session.get_modelmeta().custom_metadata_map
+            face_type = meta.get("fs.face_type", FaceType.WHOLE_FACE.value)
         self.face_type = FaceType.parse(face_type)
         if batch_size is not None and batch_size < 1:
             raise MergeError(f"batch_size: expected >= 1 or None, got {batch_size}")

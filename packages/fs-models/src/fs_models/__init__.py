@@ -8,7 +8,7 @@ DeepFaceLive's ``.dfm`` interface. Tensors are N x C x H x W float32 (or autocas
 
 from fs_models._adapter import SwappedFaces, TorchFaceModel
 from fs_models._base import AEOutput, FaceSwapModel, FsModel, SwapOutput
-from fs_models._cgan import CGANConfig, CGANGenerator
+from fs_models._cgan import CGANConfig, CGANGenerator, FixedIdentityCGAN, fix_identity
 from fs_models._checkpoint import (
     freeze,
     load_extra_tensors,
@@ -19,6 +19,7 @@ from fs_models._checkpoint import (
     unfreeze,
 )
 from fs_models._classic import ClassicAE, ClassicConfig
+from fs_models._code_disc import CodeDiscriminator, CodeDiscriminatorConfig
 from fs_models._config import Conditioning, FaceType, InitMethod, ModelConfig
 from fs_models._discriminators import (
     CGANDiscriminator,
@@ -29,6 +30,7 @@ from fs_models._discriminators import (
 )
 from fs_models._init import conv_aware_, he_uniform_, icnr_, init_weights
 from fs_models._onnx import DFM_INPUT, DFM_OUTPUTS, export_onnx
+from fs_models._phaze import Phaze, PhazeConfig
 from fs_models._registry import ModelSpec, create_model, default_config, list_models, model_spec, register_model
 from fs_models._saehd import DF, LIAE, SAEHDConfig, parse_archi
 from fs_models.errors import CheckpointError, ConfigError, InputError, ModelError, UnknownModelError
@@ -47,11 +49,14 @@ __all__ = [
     "CheckpointError",
     "ClassicAE",
     "ClassicConfig",
+    "CodeDiscriminator",
+    "CodeDiscriminatorConfig",
     "Conditioning",
     "ConfigError",
     "DiscriminatorConfig",
     "FaceSwapModel",
     "FaceType",
+    "FixedIdentityCGAN",
     "FsModel",
     "InitMethod",
     "InputError",
@@ -59,6 +64,8 @@ __all__ = [
     "ModelError",
     "ModelSpec",
     "PatchGANConfig",
+    "Phaze",
+    "PhazeConfig",
     "SAEHDConfig",
     "SwapOutput",
     "SwappedFaces",
@@ -70,6 +77,7 @@ __all__ = [
     "create_model",
     "default_config",
     "export_onnx",
+    "fix_identity",
     "freeze",
     "he_uniform_",
     "icnr_",

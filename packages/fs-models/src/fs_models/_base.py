@@ -29,6 +29,11 @@ class AEOutput(NamedTuple):
     src_dst: torch.Tensor | None
     """dst faces decoded with the src identity: the swap (``None`` from ``forward(..., swap=False)``)."""
     src_dst_mask: torch.Tensor | None
+    src_code: torch.Tensor | None = None
+    """The src faces' bottleneck code, N x C x S x S (DF, classic, phaze; ``None`` where the model has no single
+    code that both identities share): what DFL's true-face discriminator sees."""
+    dst_code: torch.Tensor | None = None
+    """The dst faces' bottleneck code, same shape as ``src_code``."""
 
 
 class SwapOutput(NamedTuple):

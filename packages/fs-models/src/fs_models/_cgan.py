@@ -10,7 +10,9 @@ embedding, projected to ``id_dims``. Conditioning:
 * ``attention``: the map's ``R/16 x R/16`` positions are query tokens (dense from the code + learned position
   embeddings) that cross-attend to ``id_tokens`` tokens made from the identity, with a residual and LayerNorm.
 
-Swap = the same image with another identity label: ``swap(faces, target)``.
+Swap = the same image with another identity label: ``swap(faces, target)``. :func:`fix_identity` bakes a target
+(and source) identity into a :class:`FixedIdentityCGAN`, a plain one-input face-swap model that
+``TorchFaceModel`` and ``export_onnx`` take like any autoencoder.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ import torch
 from torch import nn
 
 from fs_models._base import FaceSwapModel, SwapOutput
-from fs_models._config import Conditioning, InitMethod, ModelConfig
+from fs_models._config import Conditioning, FaceType, InitMethod, ModelConfig
 from fs_models._init import init_weights
 from fs_models._layers import Downscale, ResidualBlock, Upscale, check_faces, same_conv
 from fs_models._registry import register_model
 from fs_models.errors import ConfigError, InputError
 
-__all__ = ["CGANConfig", "CGANGenerator"]
+__all__ = ["CGANConfig", "CGANGenerator", "FixedIdentityCGAN", "fix_identity"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +46,7 @@ class CGANConfig(ModelConfig):
         heads, id_tokens: attention heads and identity tokens (``attention`` only; ``ae_dims % heads == 0``).
         init: weight initialiser; pixel-shuffle convs get ICNR on top.
         seed: seed of the initial weights (``-1``: from the global torch RNG).
+        face_type: the crop the faces were aligned with (fs-train sets the facesets'; merging uses it).
     """
 
     resolution: int = 64
@@ -58,6 +61,7 @@ class CGANConfig(ModelConfig):
     id_tokens: int = 4
     init: InitMethod = InitMethod.HE_UNIFORM
     seed: int = -1
+    face_type: FaceType = FaceType.WHOLE_FACE
 
     def validate(self) -> None:
         self._positive("resolution", "num_identities", "e_dims", "ae_dims", "d_dims", "id_dims", "heads", "id_tokens")
@@ -159,8 +163,18 @@ class CGANGenerator(FaceSwapModel):
         """
         check_faces(faces, "faces", self.resolution)
         self._check_identity(identity, faces.shape[0])
+        return self.render(faces, self.embed_identity(identity))
+
+    def embed_identity(self, identity: torch.Tensor) -> torch.Tensor:
+        """The conditioning vectors (N x ``id_dims``) of N labels or N x E external embeddings."""
+        out: torch.Tensor = self.identity(identity)
+        return out
+
+    def render(self, faces: torch.Tensor, id_vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The unchecked core of :meth:`forward`, conditioned on ``id_vectors`` (N x ``id_dims``, see
+        :meth:`embed_identity`); returns the face and its mask."""
         code = self.to_code(torch.flatten(self.encoder(faces), 1))
-        x = self.decoder(self.condition(code, self.identity(identity)))
+        x = self.decoder(self.condition(code, id_vectors))
         return torch.sigmoid(self.out_conv(x)), torch.sigmoid(self.out_convm(x))
 
     def swap_unchecked(self, dst: torch.Tensor, *args: object) -> SwapOutput:
@@ -196,6 +210,65 @@ class CGANGenerator(FaceSwapModel):
         target = self._identity_batch(args[0], n, "target")  # type: ignore[arg-type]
         source = self._identity_batch(args[1], n, "source")  # type: ignore[arg-type]
         return super().swap(dst_faces, target, source)
+
+
+class FixedIdentityCGAN(FaceSwapModel):
+    """A CGAN generator with its target and source identities baked in: ``swap(dst_faces)`` like an autoencoder.
+
+    ``face`` and ``face_mask`` are the faces rendered as the target identity, ``dst_mask`` the mask rendered as
+    the source identity (the faces' own). The two conditioning vectors are buffers, so the ONNX export holds
+    them as constants. Build it with :func:`fix_identity`; it shares the generator's weights and config.
+    It is not a registry model: save the generator, and fix the identity again after loading it.
+    """
+
+    target: torch.Tensor
+    source: torch.Tensor
+
+    def __init__(self, generator: CGANGenerator, target: torch.Tensor, source: torch.Tensor) -> None:
+        super().__init__(generator.config, generator.name)
+        self.config: CGANConfig = generator.config
+        self.generator = generator
+        dims = generator.config.id_dims
+        for name, vec in (("target", target), ("source", source)):
+            if vec.shape != (dims,) or not vec.is_floating_point():
+                got = tuple(vec.shape)
+                raise InputError(f"{name}: expected a float conditioning vector of {dims} values, got {got}")
+        self.register_buffer("target", target.detach().reshape(1, dims).float().clone())
+        self.register_buffer("source", source.detach().reshape(1, dims).float().clone())
+
+    def forward(self, faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``faces`` rendered as the target identity: (face, mask)."""
+        check_faces(faces, "faces", self.resolution)
+        return self.generator.render(faces, self.target.expand(faces.shape[0], -1))
+
+    def swap_unchecked(self, dst: torch.Tensor, *args: object) -> SwapOutput:
+        if args:
+            raise InputError("FixedIdentityCGAN.swap takes only the faces (the identities are fixed)")
+        n = dst.shape[0]
+        face, face_mask = self.generator.render(dst, self.target.expand(n, -1))
+        _, dst_mask = self.generator.render(dst, self.source.expand(n, -1))
+        return SwapOutput(face, face_mask, dst_mask)
+
+
+def fix_identity(generator: CGANGenerator, target: int | torch.Tensor, source: int | torch.Tensor) -> FixedIdentityCGAN:
+    """Bake ``target`` (the identity rendered) and ``source`` (the input faces' own) into a one-input swap model.
+
+    Each is an int label, or (external-embedding generators) one embedding vector of ``external_embedding_dims``.
+    """
+    if not isinstance(generator, CGANGenerator):
+        raise InputError(f"fix_identity: expected a CGANGenerator, got {type(generator).__name__}")
+    vecs = []
+    with torch.no_grad():
+        for name, ident in (("target", target), ("source", source)):
+            if isinstance(ident, torch.Tensor):
+                if not ident.is_floating_point() and ident.numel() == 1:
+                    ident = int(ident.item())
+                else:
+                    ident = ident.to(generator.out_conv.weight.device)
+            batch = generator._identity_batch(ident, 1, name)
+            generator._check_identity(batch, 1)
+            vecs.append(generator.embed_identity(batch)[0].float())
+    return FixedIdentityCGAN(generator, vecs[0], vecs[1])
 
 
 @register_model("cgan", CGANConfig, CGANConfig())

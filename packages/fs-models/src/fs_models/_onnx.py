@@ -65,7 +65,9 @@ def export_onnx(
     """Export ``model``'s swap as an ONNX file with the DeepFaceLive ``.dfm`` I/O (see the module doc).
 
     Args:
-        model: an autoencoder (df, liae, quick96, h64, h128, original) or a label-conditioned CGAN generator.
+        model: an autoencoder (df, liae, quick96, h64, h128, original), a label-conditioned CGAN generator
+            (``target_identity`` / ``source_identity`` pick the labels), or a CGAN with its identities baked in
+            (:func:`fs_models.fix_identity`, any conditioning, labels or external embeddings).
         path: output file; name it ``*.dfm`` for DeepFaceLive (the content is plain ONNX). Written atomically.
         opset: ONNX opset; default 13, or 14 for the attention CGAN (scaled dot-product attention needs 14).
             At least 11 (DepthToSpace in CRD mode, as torch's pixel shuffle needs).
@@ -76,9 +78,12 @@ def export_onnx(
     if not isinstance(model, FaceSwapModel):
         raise ModelError(f"export_onnx: {type(model).__name__} does not swap faces; export an autoencoder or CGAN")
     if isinstance(model, CGANGenerator) and model.config.external_embedding_dims > 0:
-        raise ModelError("export_onnx: a CGAN conditioned on external embeddings has no fixed identity to export")
+        raise ModelError(
+            "export_onnx: a CGAN conditioned on external embeddings has no fixed identity to export; "
+            "bake one in with fs_models.fix_identity(generator, target_vector, source_vector)"
+        )
     if opset is None:
-        attention = isinstance(model, CGANGenerator) and model.config.conditioning is Conditioning.ATTENTION
+        attention = getattr(model.config, "conditioning", None) is Conditioning.ATTENTION
         opset = 14 if attention else 13
     if opset < 11:
         raise ModelError(f"export_onnx: opset {opset} < 11 has no CRD DepthToSpace for pixel shuffle")

@@ -199,9 +199,9 @@ class DF(FaceSwapModel):
         src_src, src_src_m = self.decoder_src(src_code)
         dst_dst, dst_dst_m = self.decoder_dst(dst_code)
         if not swap:
-            return AEOutput(src_src, src_src_m, dst_dst, dst_dst_m, None, None)
+            return AEOutput(src_src, src_src_m, dst_dst, dst_dst_m, None, None, src_code, dst_code)
         src_dst, src_dst_m = self.decoder_src(dst_code)
-        return AEOutput(src_src, src_src_m, dst_dst, dst_dst_m, src_dst, src_dst_m)
+        return AEOutput(src_src, src_src_m, dst_dst, dst_dst_m, src_dst, src_dst_m, src_code, dst_code)
 
     def swap_unchecked(self, dst: torch.Tensor, *args: object) -> SwapOutput:
         code = self.inter(self.encoder(dst))

@@ -28,6 +28,10 @@ Arrays = dict[str, npt.NDArray[np.uint8]]
 
 def build_sampler(spec: Mapping[str, Any]) -> PairSampler:
     """A :class:`PairSampler` from a plain description (what workers receive)."""
+    if spec.get("kind") == "identities":
+        from fs_train._cgan import build_identity_sampler
+
+        return build_identity_sampler(spec)
     loss = LossConfig.from_dict(spec["loss"])
     sources = open_pair(spec["src"], spec["dst"], loss)
     return PairSampler(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.distributed as dist
 
+from fs_train._cgan import AnyBatch
 from fs_train.checkpoint import TrainState, flatten_optimizer, rng_tensor, unflatten_optimizer
 from fs_train.config import AugmentConfig, TrainConfig
 from fs_train.data import Batch, PairSampler
@@ -49,6 +50,7 @@ def collect(trainer: Trainer) -> TrainState:
         "train_config": trainer.config.to_dict(),
         "trainable": [n for n, p in trainer.model.named_parameters() if p.requires_grad],
         "has_disc": trainer.disc is not None,
+        "has_code_disc": trainer.code_disc is not None,
         "world": trainer.dist.world,
         "history_columns": HISTORY_COLUMNS,
     }
@@ -58,8 +60,14 @@ def collect(trainer: Trainer) -> TrainState:
         tensors.update({f"disc.{k}": v for k, v in trainer.disc.state_dict().items()})
         t, meta["d_optim"] = flatten_optimizer(trainer.d_optimizer.state_dict(), "optim.d")
         tensors.update(t)
+    if trainer.code_disc is not None and trainer.c_optimizer is not None:
+        tensors.update({f"code_disc.{k}": v for k, v in trainer.code_disc.state_dict().items()})
+        t, meta["c_optim"] = flatten_optimizer(trainer.c_optimizer.state_dict(), "optim.c")
+        tensors.update(t)
     if trainer.ema is not None:
         tensors.update({f"ema.{k}": v for k, v in trainer.ema.shadow.items()})
+    if trainer.family is not None:
+        trainer.family.add_state(tensors, meta)
     meta["scaler"] = trainer.scaler.state_dict() if trainer.scaler.is_enabled() else None
     for r, state in enumerate(_rank_rngs(trainer)):
         tensors[f"rng.torch.rank{r}"] = state
@@ -82,6 +90,9 @@ def restore(trainer: Trainer, state: TrainState) -> None:
         if trainer.disc is not None and trainer.d_optimizer is not None:
             trainer.disc.load_state_dict(state.group("disc"))
             trainer.d_optimizer.load_state_dict(unflatten_optimizer(state.group("optim.d"), meta["d_optim"]))
+        if trainer.code_disc is not None and trainer.c_optimizer is not None:
+            trainer.code_disc.load_state_dict(state.group("code_disc"))
+            trainer.c_optimizer.load_state_dict(unflatten_optimizer(state.group("optim.c"), meta["c_optim"]))
         if trainer.ema is not None:
             shadow = state.group("ema")
             if set(shadow) != set(trainer.ema.shadow):
@@ -108,9 +119,11 @@ def restore(trainer: Trainer, state: TrainState) -> None:
         raise CheckpointError(f"{path}: cannot restore the training state: {type(exc).__name__}: {exc}") from exc
 
 
-def preview_batch(trainer: Trainer) -> Batch:
-    """Faces 0.. of both facesets, un-augmented, for the previews."""
+def preview_batch(trainer: Trainer) -> AnyBatch:
+    """Faces 0.. of both facesets (a CGAN: of every identity), un-augmented, for the previews."""
     cfg: TrainConfig = trainer.config
+    if trainer.family is not None:
+        return trainer.family.preview_batch(cfg.preview_count, trainer.resolution, cfg.seed + 1, trainer.device)
     plain = AugmentConfig(random_warp=False, rotation=0.0, scale=0.0, shift=0.0, flip_src=False, flip_dst=False)
     n = min(cfg.preview_count, len(trainer.sources[0]), len(trainer.sources[1]))
     sampler = PairSampler(trainer.sources, plain, trainer.resolution, n, cfg.seed + 1, need_masks=False)

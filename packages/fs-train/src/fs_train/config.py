@@ -21,6 +21,7 @@ from fs_align import MaskSource, parse_enum
 from fs_train.errors import ConfigError
 
 __all__ = [
+    "CT_MODES",
     "TRAIN_MASK_SOURCES",
     "AugmentConfig",
     "ClipMode",
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+CT_MODES = ("none", "rct", "lct", "mkl", "idt", "sot")
+"""``AugmentConfig.ct_mode`` values (DFL's names)."""
 
 
 class OptimizerName(str, enum.Enum):
@@ -142,7 +145,7 @@ class _Base:
             elif isinstance(v, Mapping):
                 v = dict(v)
             elif isinstance(v, tuple):
-                v = [x.value if isinstance(x, enum.Enum) else x for x in v]
+                v = [x.value if isinstance(x, enum.Enum) else str(x) if isinstance(x, Path) else x for x in v]
             out[f.name] = v
         return out
 
@@ -190,6 +193,9 @@ class AugmentConfig(_Base):
         uniform_yaw: sample faces uniformly over ``yaw_bins`` yaw bins (helps rare profile faces).
         yaw_bins: number of yaw bins for ``uniform_yaw``.
         interpolation: ``"cubic"`` (DFL's; sharper) or ``"linear"`` (about 3x cheaper per resampling).
+        ct_mode: DFL's colour transfer of each src sample toward a random dst face before augmentation
+            (``none``, ``rct``, ``lct``, ``mkl``, ``idt``, ``sot``; fs-merge's :func:`fs_merge.color_transfer`),
+            so the model sees src's identity in dst's lighting and colours.
     """
 
     random_warp: bool = True
@@ -205,6 +211,7 @@ class AugmentConfig(_Base):
     uniform_yaw: bool = False
     yaw_bins: int = 32
     interpolation: str = "cubic"
+    ct_mode: str = "none"
 
     def __post_init__(self) -> None:
         for name, hi in (("rotation", 180.0), ("scale", 0.9), ("shift", 0.5), ("color_jitter", 0.5)):
@@ -218,6 +225,7 @@ class AugmentConfig(_Base):
             isinstance(self.yaw_bins, int) and 1 <= self.yaw_bins <= 512, "yaw_bins", "an int in 1..512", self.yaw_bins
         )
         _check(self.interpolation in ("cubic", "linear"), "interpolation", "'cubic' or 'linear'", self.interpolation)
+        _check(self.ct_mode in CT_MODES, "ct_mode", f"one of {', '.join(CT_MODES)}", self.ct_mode)
         _check(
             isinstance(self.random_warp_until, int) and self.random_warp_until >= 0,
             "random_warp_until", "an int >= 0", self.random_warp_until,
@@ -238,7 +246,8 @@ class LossConfig(_Base):
         masked: multiply prediction and target by the (blurred) face mask before the image terms.
         mask_source: where face masks come from: a chain of ``fs_align.MaskSource`` values, the first one a face
             has wins (default stored mask, else the landmark hull); see :func:`parse_mask_chain`.
-        mask_weight: weight of the MSE between the predicted and the target mask (DFL: 10; 0 off).
+        mask_weight: weight of the mask loss between the predicted and the target mask (DFL: 10; 0 off).
+        mask_loss: ``"mse"`` (DFL 2.0: SAEHD, Quick96) or ``"l1"`` (DFL 1.0's H64 / H128 ``mae``).
         eyes_mouth_weight: L1 weight inside the eyes/mouth region mask (DFL's priority: 300; 0 off).
         gan_power: weight of the generator's GAN loss (0 off; DFL typical 0.1). Adds a U-Net PatchGAN
             discriminator from fs-models trained alongside.
@@ -246,6 +255,11 @@ class LossConfig(_Base):
         gan_dims: discriminator base channels (DFL: 16).
         face_style_weight: DFL face style power (0..100; mean/std match of the swap to dst inside the mask).
         bg_style_weight: DFL background style power (0..100; swap vs dst outside the mask).
+        true_face_power: DFL's true-face power (0..1, typical 0.01; 0 off): a code discriminator (fs-models'
+            ``code_discriminator``) learns to tell the src bottleneck code from the dst one and the model is
+            pushed to fool it, which pulls the swap toward src's likeness. Needs a model whose forward returns
+            the codes (df, quick96, original, h64, h128, phaze).
+        true_face_dims: base channels of the code discriminator (DFL: 256).
     """
 
     dssim_weight: float = 10.0
@@ -254,12 +268,15 @@ class LossConfig(_Base):
     masked: bool = True
     mask_source: tuple[MaskSource, ...] = (MaskSource.STORED, MaskSource.HULL)
     mask_weight: float = 10.0
+    mask_loss: str = "mse"
     eyes_mouth_weight: float = 0.0
     gan_power: float = 0.0
     gan_patch_size: int = 0
     gan_dims: int = 16
     face_style_weight: float = 0.0
     bg_style_weight: float = 0.0
+    true_face_power: float = 0.0
+    true_face_dims: int = 256
 
     def __post_init__(self) -> None:
         self._enums()
@@ -271,19 +288,14 @@ class LossConfig(_Base):
             v = getattr(self, name)
             _check(_num(v) and 0 <= v <= 100, name, "a number in [0, 100]", v)
         _check(isinstance(self.masked, bool), "masked", "a bool", self.masked)
-        _check(
-            isinstance(self.two_window_from, int) and self.two_window_from >= 1,
-            "two_window_from",
-            "int >= 1",
-            self.two_window_from,
-        )
-        _check(
-            isinstance(self.gan_patch_size, int) and self.gan_patch_size >= 0,
-            "gan_patch_size",
-            "int >= 0",
-            self.gan_patch_size,
-        )
+        _check(self.mask_loss in ("mse", "l1"), "mask_loss", "'mse' or 'l1'", self.mask_loss)
+        for name, lo in (("two_window_from", 1), ("gan_patch_size", 0)):
+            v = getattr(self, name)
+            _check(isinstance(v, int) and not isinstance(v, bool) and v >= lo, name, f"int >= {lo}", v)
         _check(isinstance(self.gan_dims, int) and self.gan_dims >= 1, "gan_dims", "int >= 1", self.gan_dims)
+        tf, tfd = self.true_face_power, self.true_face_dims
+        _check(_num(tf) and 0 <= tf <= 1, "true_face_power", "a number in [0, 1]", tf)
+        _check(isinstance(tfd, int) and not isinstance(tfd, bool) and tfd >= 1, "true_face_dims", "int >= 1", tfd)
         if self.dssim_weight == 0 and self.mse_weight == 0:
             raise ConfigError("dssim_weight and mse_weight are both 0: nothing would train the reconstructions")
 
@@ -343,16 +355,16 @@ class OptimConfig(_Base):
             isinstance(self.warmup_steps, int) and self.warmup_steps >= 0, "warmup_steps", "int >= 0", self.warmup_steps
         )
         _check(_num(self.min_lr_ratio) and 0 <= self.min_lr_ratio <= 1, "min_lr_ratio", "in [0, 1]", self.min_lr_ratio)
-        _check(
-            isinstance(self.restart_period, int) and self.restart_period >= 0,
-            "restart_period",
-            "int >= 0",
-            self.restart_period,
-        )
+        rp = self.restart_period
+        _check(isinstance(rp, int) and not isinstance(rp, bool) and rp >= 0, "restart_period", "int >= 0", rp)
         _check(_num(self.restart_mult) and self.restart_mult >= 1, "restart_mult", "a number >= 1", self.restart_mult)
         _check(_num(self.clip_norm) and self.clip_norm > 0, "clip_norm", "a number > 0", self.clip_norm)
         p = self.autoclip_percentile
         _check(_num(p) and 0 < p <= 100, "autoclip_percentile", "a number in (0, 100]", p)
+
+
+_MODEL_LOSS: Any = None
+"""``TrainConfig.loss``'s default: the model's own default loss (:func:`fs_train.model_loss`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -383,6 +395,9 @@ class TrainConfig(_Base):
         init_weights: an fs-models checkpoint to start from (all weights, or ``load_parts``).
         load_parts: submodules to take from ``init_weights`` (empty: all).
         freeze_parts: submodules whose weights are not trained (e.g. ``("encoder",)``).
+        loss: the loss terms; default (``None``): the model's own default loss (:func:`fs_train.model_loss`:
+            plain MSE for ``original``, DSSIM + L1 mask loss for ``h64`` / ``h128``, DFL SAEHD's for the
+            others); a mapping overrides fields of that default; a :class:`LossConfig` is used as it is.
         workers: sample-generator processes (0: in the training process).
         prefetch: batches queued ahead per worker.
         save_every / preview_every / log_every: cadence in steps (0 off; a final save always happens).
@@ -390,6 +405,9 @@ class TrainConfig(_Base):
         preview_count: faces per preview grid.
         resume: continue from ``out_dir``'s checkpoint when there is one.
         tensorboard: also write TensorBoard scalars when ``torch.utils.tensorboard`` is importable.
+        facesets: CGAN only: more identities after ``src`` (label 0) and ``dst`` (label 1), labels 2, 3, ...
+        identity_embeddings: CGAN only: one identity vector per faceset (src, dst, then ``facesets``), e.g. the
+            mean SFace embedding of each; the generator is then conditioned on these instead of learned labels.
     """
 
     src: Path = Path()
@@ -413,7 +431,7 @@ class TrainConfig(_Base):
     load_parts: tuple[str, ...] = ()
     freeze_parts: tuple[str, ...] = ()
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
-    loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    loss: LossConfig = _MODEL_LOSS
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
     workers: int = 0
     prefetch: int = 2
@@ -424,11 +442,14 @@ class TrainConfig(_Base):
     preview_count: int = 4
     resume: bool = True
     tensorboard: bool = False
+    facesets: tuple[Path, ...] = ()
+    identity_embeddings: tuple[tuple[float, ...], ...] = ()
 
     def __post_init__(self) -> None:
         self._enums()
         for name in ("src", "dst", "out_dir"):
             object.__setattr__(self, name, Path(getattr(self, name)))
+        self._identities()
         if self.init_weights is not None:
             object.__setattr__(self, "init_weights", Path(self.init_weights))
         _check(isinstance(self.model, str) and bool(self.model), "model", "a registry name", self.model)
@@ -452,6 +473,10 @@ class TrainConfig(_Base):
             v = tuple(getattr(self, name))
             _check(all(isinstance(x, str) and x for x in v), name, "a tuple of submodule names", v)
             object.__setattr__(self, name, v)
+        if self.loss is None or isinstance(self.loss, Mapping):
+            from fs_train.presets import model_loss  # the per-model defaults live with the other recipes
+
+            object.__setattr__(self, "loss", model_loss(self.model, **(self.loss or {})))
         for name, cls in (("augment", AugmentConfig), ("loss", LossConfig), ("optim", OptimConfig)):
             v = getattr(self, name)
             if isinstance(v, Mapping):
@@ -461,6 +486,28 @@ class TrainConfig(_Base):
             raise ConfigError("load_parts: given without init_weights (which checkpoint should they come from?)")
         dev = self.device
         _check(dev in ("auto", "cpu", "cuda") or dev.startswith("cuda:"), "device", "auto, cpu, cuda or cuda:N", dev)
+
+    def _identities(self) -> None:
+        _check(not isinstance(self.facesets, (str, Path)), "facesets", "a sequence of faceset paths", self.facesets)
+        object.__setattr__(self, "facesets", tuple(Path(p) for p in self.facesets))
+        vecs = self.identity_embeddings
+        try:
+            rows = tuple(tuple(v) for v in vecs) if not isinstance(vecs, (str, Mapping)) else None
+        except TypeError:
+            rows = None
+        _check(rows is not None, "identity_embeddings", "a sequence of vectors", vecs)
+        assert rows is not None
+        want = 2 + len(self.facesets)
+        if rows:
+            ok = len(rows) == want and len({len(r) for r in rows}) == 1 and len(rows[0]) > 0
+            _check(ok and all(_num(x) for r in rows for x in r), "identity_embeddings",
+                   f"{want} finite vectors of one length (src, dst, then each of facesets)", vecs)  # fmt: skip
+        object.__setattr__(self, "identity_embeddings", tuple(tuple(float(x) for x in r) for r in rows))
+
+    @property
+    def identity_paths(self) -> tuple[Path, ...]:
+        """Every faceset in label order: ``src``, ``dst``, then ``facesets``."""
+        return (self.src, self.dst, *self.facesets)
 
     @property
     def effective_augment(self) -> AugmentConfig:
@@ -473,10 +520,12 @@ class TrainConfig(_Base):
 
     @property
     def effective_loss(self) -> LossConfig:
-        """The losses actually used (pretraining turns GAN and style terms off)."""
+        """The losses actually used (pretraining turns GAN, true-face and style terms off)."""
         if not self.pretrain:
             return self.loss
-        return dataclasses.replace(self.loss, gan_power=0.0, face_style_weight=0.0, bg_style_weight=0.0)
+        return dataclasses.replace(
+            self.loss, gan_power=0.0, face_style_weight=0.0, bg_style_weight=0.0, true_face_power=0.0
+        )
 
     @property
     def effective_lr_dropout(self) -> float:

@@ -214,7 +214,7 @@ class PairSampler:
 
     def __init__(
         self,
-        sources: tuple[FaceSource, FaceSource],
+        sources: tuple[FaceSource, ...],
         augment: AugmentConfig,
         resolution: int,
         batch_size: int,
@@ -278,12 +278,24 @@ class PairSampler:
                 idx = self.face_index(side, int(pos))
                 rng = np.random.default_rng([self.seed, side, 0xA6, int(pos)])
                 image = src.faceset.images([idx])[0]
+                if side == 0 and self.augment.ct_mode != "none":
+                    image = self._color_transfer(image, rng)
                 augment_sample(
                     image, src.landmarks[idx], src.stored_mask(idx), spec, rng,
                     out[f"{name}_input"][j], out[f"{name}_target"][j],
                     out[f"{name}_mask"][j] if self.need_masks else None,
                     out[f"{name}_em"][j] if self.need_em else None,
                 )  # fmt: skip
+
+    def _color_transfer(self, image: npt.NDArray[np.uint8], rng: np.random.Generator) -> npt.NDArray[np.uint8]:
+        """DFL's ct_mode: recolour a src face toward a dst face drawn with the sample's own generator."""
+        from fs_merge import color_transfer  # fs-merge owns the colour transfers (numpy, torch-free)
+
+        dst = self.sources[1]
+        reference = dst.faceset.images([int(rng.integers(len(dst)))])[0]
+        seed = int(rng.integers(2**31))
+        out: npt.NDArray[np.uint8] = color_transfer(image, reference, self.augment.ct_mode, seed=seed)
+        return out
 
     def make(self, counter: int) -> dict[str, npt.NDArray[np.uint8]]:
         """Generate micro-batch ``counter`` into new arrays."""

@@ -7,9 +7,11 @@ Formulas follow DeepFaceLab's SAEHD (facts from ``models/Model_SAEHD/Model.py`` 
 * with ``masked``: both images are multiplied by the target mask, blurred by ``max(1, R // 32)`` and
   mapped ``clip(blur, 0, 0.5) * 2`` (a mask with a soft inner edge).
 * eyes/mouth priority: ``weight * mean |target - pred|`` inside the eyes-and-mouth mask.
-* mask loss: ``weight * mean (target_mask - pred_mask)^2``.
+* mask loss: ``weight * mean (target_mask - pred_mask)^2`` (``mask_loss="l1"``: ``mean |...|``, DFL 1.0).
 * GAN (DFL "GAN power"): a U-Net PatchGAN sees masked real and reconstructed src faces; binary cross entropy
   on its patch and pixel logits, plus DFL's small background MSE that keeps GAN speckles out of the background.
+* true face (DFL "true face power"): a code discriminator learns dst code -> 1, src code -> 0 (BCE, mean of
+  the two); the autoencoder gets ``power * BCE(D(src code), 1)``.
 * face style: mean/std match of the swap to the dst reconstruction inside the masks (DFL ``style_loss``);
   background style: DSSIM + MSE of the swap vs the dst target outside the mask.
 
@@ -29,7 +31,16 @@ from fs_train.config import LossConfig
 from fs_train.data import Batch
 from fs_train.errors import ConfigError
 
-__all__ = ["discriminator_loss", "dssim", "gan_generator_loss", "gaussian_blur", "reconstruction_losses", "style_loss"]
+__all__ = [
+    "code_discriminator_loss",
+    "discriminator_loss",
+    "dssim",
+    "gan_generator_loss",
+    "gaussian_blur",
+    "reconstruction_losses",
+    "style_loss",
+    "true_face_loss",
+]
 
 
 @functools.lru_cache(maxsize=32)
@@ -148,7 +159,8 @@ def reconstruction_losses(
             parts[f"{name}_eyes_mouth"] = prio.mean()
             side = side + prio
         if cfg.mask_weight > 0 and mask is not None and pred_mask is not None:
-            ml = cfg.mask_weight * (mask - pred_mask.float()).square().mean(dim=(1, 2, 3))
+            diff = mask - pred_mask.float()
+            ml = cfg.mask_weight * (diff.abs() if cfg.mask_loss == "l1" else diff.square()).mean(dim=(1, 2, 3))
             parts[f"{name}_mask"] = ml.mean()
             side = side + ml
         parts[name] = side.mean()
@@ -202,3 +214,13 @@ def discriminator_loss(disc: torch.nn.Module, real: torch.Tensor, fake: torch.Te
     rc, rp = disc(real)
     fc, fp = disc(fake)
     return 0.5 * (_bce(rc, 1.0) + _bce(fc, 0.0)) + 0.5 * (_bce(rp, 1.0) + _bce(fp, 0.0))
+
+
+def true_face_loss(code_disc: torch.nn.Module, src_code: torch.Tensor, power: float) -> torch.Tensor:
+    """DFL's true-face term for the autoencoder: ``power * BCE(D(src code), 1)`` (src codes should pass as dst's)."""
+    return power * _bce(code_disc(src_code), 1.0)
+
+
+def code_discriminator_loss(code_disc: torch.nn.Module, src_code: torch.Tensor, dst_code: torch.Tensor) -> torch.Tensor:
+    """DFL's code discriminator loss: ``(BCE(D(dst), 1) + BCE(D(src), 0)) / 2`` on detached codes."""
+    return 0.5 * (_bce(code_disc(dst_code.detach()), 1.0) + _bce(code_disc(src_code.detach()), 0.0))

@@ -15,10 +15,34 @@ from pathlib import Path
 from typing import Any
 
 from fs_align import FaceType
-from fs_train.config import TrainConfig
+from fs_train.config import LossConfig, TrainConfig
 from fs_train.errors import ConfigError
 
-__all__ = ["PRESETS", "Preset", "get_preset", "preset_config"]
+__all__ = ["MODEL_LOSSES", "PRESETS", "Preset", "get_preset", "model_loss", "preset_config"]
+
+MODEL_LOSSES: Mapping[str, Mapping[str, Any]] = types.MappingProxyType(
+    {
+        # the first deepfakes model (seed 000, "Deep Fakes Lightning"): plain MSE on the whole face, no mask
+        "original": types.MappingProxyType({"dssim_weight": 0.0, "mse_weight": 1.0, "masked": False,
+                                            "mask_weight": 0.0}),
+        # DFL 1.0's H64 / H128: 10 * DSSIM on the mask-multiplied faces, mean absolute error of the masks
+        "h64": types.MappingProxyType({"dssim_weight": 10.0, "mse_weight": 0.0, "mask_weight": 1.0,
+                                       "mask_loss": "l1"}),
+        "h128": types.MappingProxyType({"dssim_weight": 10.0, "mse_weight": 0.0, "mask_weight": 1.0,
+                                        "mask_loss": "l1"}),
+    }
+)  # fmt: skip
+"""The loss fields where a model's seed trained differently from DFL SAEHD (:class:`LossConfig`'s defaults).
+
+``quick96`` is absent on purpose: DFL's Quick96 trains with SAEHD's terms (10 DSSIM + 10 MSE on the blurred
+mask, 10 MSE of the masks).
+"""
+
+
+def model_loss(model: str, **overrides: Any) -> LossConfig:
+    """The default :class:`LossConfig` of registry model ``model`` (:data:`MODEL_LOSSES`) with ``overrides``."""
+    base = dict(MODEL_LOSSES.get(model, {}))
+    return LossConfig.from_dict({**base, **overrides})
 
 
 @dataclasses.dataclass(frozen=True)

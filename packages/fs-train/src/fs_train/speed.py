@@ -79,7 +79,7 @@ def profile_steps(trainer: Trainer, steps: int = 10, warmup: int = 2) -> dict[st
     """
     import time
 
-    from fs_train.losses import reconstruction_losses
+    from fs_train._cgan import batch_samples
 
     def sync() -> None:
         if trainer.device.type == "cuda":
@@ -88,7 +88,6 @@ def profile_steps(trainer: Trainer, steps: int = 10, warmup: int = 2) -> dict[st
     for _ in range(warmup):
         trainer.train_step()
     sums = dict.fromkeys(("data", "forward", "backward", "optimizer", "total"), 0.0)
-    cfg = trainer.config.effective_loss
     n = 0
     for _ in range(steps):
         sync()
@@ -100,15 +99,14 @@ def profile_steps(trainer: Trainer, steps: int = 10, warmup: int = 2) -> dict[st
         for b in batches:
             ta = time.perf_counter()
             with trainer.autocast():
-                out = trainer.forward_train(b)
-                total, _, _ = reconstruction_losses(out, b, cfg)
+                total, _, _ = trainer.micro_batch_losses(b)
             sync()
             tb = time.perf_counter()
             trainer.scaler.scale(total / len(batches)).backward()  # type: ignore[no-untyped-call]
             sync()
             fwd += tb - ta
             bwd += time.perf_counter() - tb
-            n += b.target_src.shape[0]
+            n += batch_samples(b)
         t2 = time.perf_counter()
         trainer.apply_gradients(float(total.detach()))
         sync()

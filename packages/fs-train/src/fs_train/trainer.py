@@ -3,8 +3,10 @@
 One optimiser step = ``accum_steps`` micro-batches (loss scaled by ``1 / accum_steps``; under DDP the
 gradient all-reduce runs only on the last one), optional unscale (fp16), gradient norm + clipping, NaN/inf
 guard, LR from the schedule, optimiser step with LR dropout, EMA update, then the discriminator's step when
-the GAN is on. Rank 0 writes checkpoints, previews, metrics and the loss plot; a SIGINT/SIGTERM, the time
-budget or a callback's :meth:`Trainer.request_stop` ends the run after the current step, and it saves first.
+the GAN is on. A CGAN (fs_models ``cgan``: one generator, an identity per faceset) runs through the same
+loop; :mod:`fs_train._cgan` supplies its data, losses, previews and identity table. Rank 0 writes
+checkpoints, previews, metrics and the loss plot; a SIGINT/SIGTERM, the time budget or a callback's
+:meth:`Trainer.request_stop` ends the run after the current step, and it saves first.
 """
 
 from __future__ import annotations
@@ -24,16 +26,31 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from fs_models import AEOutput, FaceSwapModel, FsModel, save_model
+from fs_models import AEOutput, CGANGenerator, FaceSwapModel, FsModel, save_model
 from fs_train import _state
+from fs_train._cgan import AnyBatch, CGANFamily, IdentityBatch, IdentitySampler, batch_samples, is_cgan
 from fs_train._dist import DistInfo, all_reduce_max, resolve_device
 from fs_train._loader import BatchLoader
-from fs_train._setup import build_discriminator, build_model, check_resume, needs, trainable_names
+from fs_train._setup import (
+    build_code_discriminator,
+    build_discriminator,
+    build_model,
+    check_resume,
+    needs,
+    trainable_names,
+)
 from fs_train.checkpoint import checkpoint_candidates, load_checkpoint, save_checkpoint
 from fs_train.config import ClipMode, Precision, TrainConfig
-from fs_train.data import Batch, PairSampler, open_pair
-from fs_train.errors import DivergedError
-from fs_train.losses import discriminator_loss, gan_generator_loss, reconstruction_losses
+from fs_train.control import read_control
+from fs_train.data import Batch, FaceSource, PairSampler, open_pair
+from fs_train.errors import ConfigError, DivergedError
+from fs_train.losses import (
+    code_discriminator_loss,
+    discriminator_loss,
+    gan_generator_loss,
+    reconstruction_losses,
+    true_face_loss,
+)
 from fs_train.optim import EMA, AutoClip, LRDropout, build_optimizer, lr_factor
 from fs_train.preview import MetricsLog, loss_plot, preview_grid, write_png
 from fs_train.speed import resolve_precision
@@ -97,17 +114,35 @@ class Trainer:
         self.precision, note = resolve_precision(config.precision, self.device)
         self.notes: list[str] = [note] if note else []
         """One-line remarks on choices made for this hardware (for a front end to show)."""
-        self.sources = open_pair(config.src, config.dst, config.effective_loss)
-        self.model: FaceSwapModel = build_model(config, self.sources).to(self.device)
+        masks, em = needs(config)
+        self.family: CGANFamily | None = None
+        if is_cgan(config.model):
+            self.family = CGANFamily(config, masks)
+            self.sources: tuple[FaceSource, ...] = self.family.sources
+        elif config.facesets or config.identity_embeddings:
+            raise ConfigError(f"facesets / identity_embeddings: only a CGAN takes them, not model {config.model!r}")
+        else:
+            self.sources = open_pair(config.src, config.dst, config.effective_loss)
+        fixed = self.family.model_overrides() if self.family else None
+        self.model: FaceSwapModel = build_model(config, self.sources, fixed).to(self.device)
         if config.channels_last:
             self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.resolution = self.model.resolution
-        self.disc: FsModel | None = build_discriminator(config, self.resolution)
+        self.disc: FsModel | None
+        if self.family is not None:
+            assert isinstance(self.model, CGANGenerator)
+            self.disc = self.family.build_discriminator(self.model, config.seed)
+        else:
+            self.disc = build_discriminator(config, self.resolution)
         if self.disc is not None:
             self.disc.to(self.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.params, config.optim)
         self.d_optimizer = build_optimizer(list(self.disc.parameters()), config.optim) if self.disc else None
+        self.code_disc: FsModel | None = build_code_discriminator(config, self.model)
+        self.c_optimizer = None
+        if self.code_disc is not None:
+            self.c_optimizer = build_optimizer(list(self.code_disc.to(self.device).parameters()), config.optim)
         self.lr_dropout = LRDropout(self.params, config.effective_lr_dropout, config.seed)
         self.autoclip = AutoClip(config.optim.autoclip_percentile) if config.optim.clip is ClipMode.AUTO else None
         self.ema = EMA(self.model, config.ema_decay) if config.ema_decay > 0 else None
@@ -123,19 +158,24 @@ class Trainer:
         resumed = None
         if config.resume and checkpoint_candidates(self.checkpoint_path):
             resumed = load_checkpoint(self.checkpoint_path)
-            check_resume(resumed, config, self.model, self._trainable, self.disc is not None)
+            has = (self.disc is not None, self.code_disc is not None)
+            check_resume(resumed, config, self.model, self._trainable, *has)
+            if self.family is not None:
+                self.family.check_resume(resumed)
             _state.restore(self, resumed)
         self.resumed_from = resumed.path if resumed else None
         # -- past this point the input has been accepted; now join the process group and start loading
         self.dist = DistInfo.setup(self.device)
         self.ddp: torch.nn.Module = self.model
         self.d_ddp: torch.nn.Module | None = self.disc
+        self.c_ddp: torch.nn.Module | None = self.code_disc
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = DDP(self.model, device_ids=ids)
             if self.disc is not None:
                 self.d_ddp = DDP(self.disc, device_ids=ids)
-        masks, em = needs(config)
+            if self.code_disc is not None:
+                self.c_ddp = DDP(self.code_disc, device_ids=ids)
         loss_cfg = config.effective_loss
         # DF/LIAE skip the swap pass (a third of the decoder work) unless a style loss needs the swapped face.
         self._swap_kw = {} if loss_cfg.face_style_weight > 0 or loss_cfg.bg_style_weight > 0 else {"swap": False}
@@ -150,16 +190,19 @@ class Trainer:
             "batch_size": config.batch_size, "seed": config.seed, "rank": self.dist.rank,
             "world": self.dist.world, "need_masks": masks, "need_em": em,
         }  # fmt: skip
-        sampler = PairSampler(
+        sampler_cls = IdentitySampler if self.family else PairSampler
+        sampler = sampler_cls(
             self.sources, config.effective_augment, self.resolution, config.batch_size, config.seed,
             rank=self.dist.rank, world=self.dist.world, need_masks=masks, need_em=em,
         )  # fmt: skip
+        if self.family is not None:
+            spec = self.family.loader_spec(spec)
         self.loader = BatchLoader(spec, workers=config.workers, prefetch=config.prefetch, start=self.counter,
                                   sampler=sampler if config.workers == 0 else None)  # fmt: skip
         self._stop: StopReason | None = None
         self.stop_signal: int | None = None
         """The signal number that stopped :meth:`fit` (``StopReason.SIGNAL``), else ``None``."""
-        self._preview: Batch | None = None
+        self._preview: AnyBatch | None = None
         self.metrics: MetricsLog | None = None
         self._tb: Any = None
         if self.dist.is_main:
@@ -178,10 +221,12 @@ class Trainer:
         """Ask :meth:`fit` to save and return after the current step (safe from callbacks and signal handlers)."""
         self._stop = StopReason.REQUEST
 
-    def next_micro_batch(self) -> Batch:
+    def next_micro_batch(self) -> AnyBatch:
         """The next micro-batch from the loader, on the training device."""
         arrays = self.loader.get()
         self.counter += 1
+        if self.family is not None:
+            return self.family.batch(arrays, self.device, self.config.channels_last)
         return Batch.from_arrays(arrays, self.device, channels_last=self.config.channels_last)
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -195,7 +240,43 @@ class Trainer:
         """The model's training forward on a micro-batch (compiled and without the swap pass where possible)."""
         return self._forward(b.warped_src, b.warped_dst, **self._swap_kw)
 
-    def compute_gradients(self, micro_batches: Sequence[Batch]) -> dict[str, float]:
+    def micro_batch_losses(
+        self, b: AnyBatch, codes: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], tuple[torch.Tensor, ...] | None]:
+        """The generator's loss on one micro-batch (call under :meth:`autocast`): ``(total, parts, d_inputs)``.
+
+        ``d_inputs`` are the discriminator's inputs (real and fake faces, detached) when the GAN is on. With
+        true-face power on, the (src, dst) bottleneck codes, detached, are appended to ``codes`` for the code
+        discriminator's step.
+        """
+        cfg = self.config.effective_loss
+        if isinstance(b, IdentityBatch):
+            assert self.family is not None
+            return self.family.losses(self._forward, self.disc, b, cfg)
+        out = self.forward_train(b)
+        total, parts, extras = reconstruction_losses(out, b, cfg)
+        if self.c_ddp is not None:
+            if out.src_code is None or out.dst_code is None:
+                raise ConfigError(f"model {self.model.name!r} returned no codes for true_face_power")
+            parts["true_face"] = true_face_loss(self.c_ddp, out.src_code, cfg.true_face_power)
+            total = total + parts["true_face"]
+            if codes is not None:
+                codes.append((out.src_code.detach(), out.dst_code.detach()))
+        if self.disc is None:
+            return total, parts, None
+        g_loss, fake = gan_generator_loss(self.disc, out, b, extras, cfg)
+        parts["gan"] = g_loss
+        blur = extras.get("src_mask_blur")
+        return total + g_loss, parts, (b.target_src * blur if blur is not None else b.target_src, fake)
+
+    def discriminator_loss(self, d_inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The discriminator's loss on the inputs :meth:`micro_batch_losses` returned."""
+        assert self.d_ddp is not None
+        if self.family is not None:
+            return self.family.discriminator_loss(self.d_ddp, *d_inputs)
+        return discriminator_loss(self.d_ddp, *d_inputs)
+
+    def compute_gradients(self, micro_batches: Sequence[AnyBatch]) -> dict[str, float]:
         """Forward + backward over ``micro_batches``, leaving the mean gradient in ``.grad`` (and the disc's).
 
         Each micro-batch's loss is divided by their count, so N micro-batches of B give the gradient of one
@@ -203,36 +284,40 @@ class Trainer:
         Returns the loss parts averaged over the micro-batches.
         """
         n = len(micro_batches)
-        cfg = self.config.effective_loss
         sums: dict[str, torch.Tensor] = {}
-        fakes: list[tuple[torch.Tensor, torch.Tensor]] = []
-        if self.disc is not None:
-            self.disc.requires_grad_(False)
+        fakes: list[tuple[torch.Tensor, ...]] = []
+        codes: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for d in (self.disc, self.code_disc):
+            if d is not None:
+                d.requires_grad_(False)
         for i, b in enumerate(micro_batches):
             sync = i == n - 1
             ctx = self.ddp.no_sync() if isinstance(self.ddp, DDP) and not sync else contextlib.nullcontext()
             with ctx:
                 with self.autocast():
-                    out = self.forward_train(b)
-                    total, parts, extras = reconstruction_losses(out, b, cfg)
-                    if self.disc is not None:
-                        g_loss, fake = gan_generator_loss(self.disc, out, b, extras, cfg)
-                        total = total + g_loss
-                        parts["gan"] = g_loss
-                        blur = extras.get("src_mask_blur")
-                        fakes.append((b.target_src * blur if blur is not None else b.target_src, fake))
+                    total, parts, d_inputs = self.micro_batch_losses(b, codes)
+                    if d_inputs is not None:
+                        fakes.append(d_inputs)
                 self.scaler.scale(total / n).backward()  # type: ignore[no-untyped-call]
             parts["loss"] = total
             for k, v in parts.items():
                 sums[k] = sums.get(k, torch.zeros((), device=self.device)) + v.detach().float() / n
         if self.disc is not None and self.d_ddp is not None:
             self.disc.requires_grad_(True)
-            for i, (real, fake) in enumerate(fakes):
+            for i, d_inputs in enumerate(fakes):
                 ctx = self.d_ddp.no_sync() if isinstance(self.d_ddp, DDP) and i < n - 1 else contextlib.nullcontext()
                 with ctx, self.autocast():
-                    d_loss = discriminator_loss(self.d_ddp, real, fake)
+                    d_loss = self.discriminator_loss(d_inputs)
                 self.scaler.scale(d_loss / n).backward()  # type: ignore[no-untyped-call]
                 sums["disc"] = sums.get("disc", torch.zeros((), device=self.device)) + d_loss.detach().float() / n
+        if self.code_disc is not None and self.c_ddp is not None:
+            self.code_disc.requires_grad_(True)
+            for i, (src_code, dst_code) in enumerate(codes):
+                ctx = self.c_ddp.no_sync() if isinstance(self.c_ddp, DDP) and i < n - 1 else contextlib.nullcontext()
+                with ctx, self.autocast():
+                    c_loss = code_discriminator_loss(self.c_ddp, src_code, dst_code)
+                self.scaler.scale(c_loss / n).backward()  # type: ignore[no-untyped-call]
+                sums["code_disc"] = sums.get("code_disc", torch.zeros((), device=self.device)) + c_loss.detach() / n
         keys = sorted(sums)
         values = torch.stack([sums[k] for k in keys]).tolist()
         return dict(zip(keys, values))
@@ -249,7 +334,7 @@ class Trainer:
                 torch._foreach_mul_([p.grad for p in self.params if p.grad is not None], thr / (norm + 1e-6))
         return norm
 
-    def train_step(self, micro_batches: Sequence[Batch] | None = None) -> StepInfo:
+    def train_step(self, micro_batches: Sequence[AnyBatch] | None = None) -> StepInfo:
         """One optimiser step over ``accum_steps`` micro-batches from the loader (or the ones given)."""
         t0 = time.perf_counter()
         if micro_batches is None:
@@ -260,7 +345,7 @@ class Trainer:
         if not bad:
             self.history.append((self.step, loss, parts.get("src", math.nan), parts.get("dst", math.nan)))
         dt = time.perf_counter() - t0
-        n = micro_batches[0].target_src.shape[0] * len(micro_batches) * self.dist.world
+        n = batch_samples(micro_batches[0]) * len(micro_batches) * self.dist.world
         return StepInfo(self.step, self.config.steps, loss, parts, lr, norm, n / max(dt, 1e-9), dt, bad, self.bad_steps)
 
     def apply_gradients(self, loss: float) -> tuple[float, bool, float]:
@@ -272,10 +357,10 @@ class Trainer:
         local_bad = not math.isfinite(loss) or (not math.isfinite(norm) and not self.scaler.is_enabled())
         bad = all_reduce_max(float(local_bad), self.dist, self.device) > 0
         lr = self.lr
+        aux = [opt for opt in (self.d_optimizer, self.c_optimizer) if opt is not None]
         if bad:
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.d_optimizer is not None:
-                self.d_optimizer.zero_grad(set_to_none=True)
+            for opt in (self.optimizer, *aux):
+                opt.zero_grad(set_to_none=True)
             self.bad_steps += 1
             if self.bad_steps >= self.config.max_bad_steps:
                 raise DivergedError(
@@ -283,19 +368,17 @@ class Trainer:
                     f"{self.config.max_bad_steps}); the last good checkpoint is {self.checkpoint_path}"
                 )
         else:
-            for opt in (self.optimizer, self.d_optimizer):
-                if opt is not None:
-                    for g in opt.param_groups:
-                        g["lr"] = lr
+            for opt in (self.optimizer, *aux):
+                for g in opt.param_groups:
+                    g["lr"] = lr
             self.lr_dropout.before_step()
             self.scaler.step(self.optimizer)
             self.lr_dropout.after_step()
-            if self.d_optimizer is not None:
-                self.scaler.step(self.d_optimizer)
+            for opt in aux:
+                self.scaler.step(opt)
             self.scaler.update()
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.d_optimizer is not None:
-                self.d_optimizer.zero_grad(set_to_none=True)
+            for opt in (self.optimizer, *aux):
+                opt.zero_grad(set_to_none=True)
             if self.ema is not None:
                 self.ema.update(self.model)
             self.step += 1
@@ -340,6 +423,8 @@ class Trainer:
                     s = self.step
                     if cfg.save_every and not info.skipped and s % cfg.save_every == 0 and s < cfg.steps:
                         self.save()
+                    if self.dist.is_main:
+                        self._poll_control()
                     over = cfg.time_budget_s > 0 and elapsed >= cfg.time_budget_s
                     code = {None: 0, StopReason.SIGNAL: 1, StopReason.REQUEST: 2}[self._stop] if not over else 3
                     code = int(all_reduce_max(float(code), self.dist, self.device))
@@ -357,6 +442,17 @@ class Trainer:
             self.close()
         final = info.loss if info is not None else math.nan
         return FitResult(self.step, reason, path, final, [(s, loss) for s, loss, _, _ in self.history])
+
+    def _poll_control(self) -> None:
+        """Act on a ``control.json`` request (:mod:`fs_train.control`): save now, or stop (saving first)."""
+        command = read_control(self.config.out_dir)
+        if command == "save":
+            self.save()
+            self.write_preview()
+        elif command == "stop":
+            self._stop = StopReason.REQUEST
+        if command is not None and self.metrics is not None:
+            self.metrics.write({"event": "control", "step": self.step, "command": command})
 
     def _after_step(self, info: StepInfo, elapsed: float) -> None:
         cfg = self.config
@@ -389,8 +485,10 @@ class Trainer:
         if not self.dist.is_main:
             return None
         save_checkpoint(self.checkpoint_path, state, keep=self.config.keep_backups)
+        meta = {"fs_train.step": str(self.step), **(self.family.model_metadata() if self.family else {})}
+        extra = self.family.model_tensors() if self.family else None
         with self.ema_weights():
-            save_model(self.model, self.config.out_dir / MODEL_FILE, metadata={"fs_train.step": str(self.step)})
+            save_model(self.model, self.config.out_dir / MODEL_FILE, metadata=meta, extra_tensors=extra)
         return self.checkpoint_path
 
     @contextlib.contextmanager
@@ -406,7 +504,7 @@ class Trainer:
         finally:
             self.model.load_state_dict(backup)
 
-    def preview_batch(self) -> Batch:
+    def preview_batch(self) -> AnyBatch:
         """The fixed, un-augmented faces the previews show."""
         if self._preview is None:
             self._preview = _state.preview_batch(self)
@@ -414,12 +512,20 @@ class Trainer:
 
     @torch.no_grad()
     def write_preview(self) -> Path:
-        """Write ``previews/preview_<step>.png`` and ``preview_latest.png``: src | src->src | dst | dst->dst | swap."""
+        """Write ``previews/preview_<step>.png`` and ``preview_latest.png``: src | src->src | dst | dst->dst | swap.
+
+        A CGAN's grid has a row per face of each identity: the face, its reconstruction, then the face
+        rendered as each identity.
+        """
         b = self.preview_batch()
         with self.ema_weights():
-            out = self.model(b.target_src, b.target_dst)
-        swapped = out.src_dst if out.src_dst is not None else torch.zeros_like(b.target_dst)
-        grid = preview_grid([b.target_src, out.src_src, b.target_dst, out.dst_dst, swapped])
+            if isinstance(b, IdentityBatch):
+                assert self.family is not None and isinstance(self.model, CGANGenerator)
+                grid = self.family.preview(self.model, b)
+            else:
+                out = self.model(b.target_src, b.target_dst)
+                swapped = out.src_dst if out.src_dst is not None else torch.zeros_like(b.target_dst)
+                grid = preview_grid([b.target_src, out.src_src, b.target_dst, out.dst_dst, swapped])
         folder = self.config.out_dir / "previews"
         write_png(folder / f"preview_{self.step:07d}.png", grid)
         return write_png(folder / "preview_latest.png", grid)

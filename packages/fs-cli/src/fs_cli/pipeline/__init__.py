@@ -7,6 +7,8 @@ from fs_cli.pipeline.evaluate import evaluate_frames as evaluate_frames
 from fs_cli.pipeline.evaluate import faceset_embeddings as faceset_embeddings
 from fs_cli.pipeline.evaluate import likeness as likeness
 from fs_cli.pipeline.evaluate import src_identity as src_identity
+from fs_cli.pipeline.export import ExportSummary as ExportSummary
+from fs_cli.pipeline.export import export_dfm as export_dfm
 from fs_cli.pipeline.extract import ExtractSummary as ExtractSummary
 from fs_cli.pipeline.extract import SourceSummary as SourceSummary
 from fs_cli.pipeline.extract import extract_face_at as extract_face_at
@@ -19,6 +21,7 @@ from fs_cli.pipeline.swap import SwapSummary as SwapSummary
 from fs_cli.pipeline.swap import faces_from_faceset as faces_from_faceset
 from fs_cli.pipeline.swap import find_faces as find_faces
 from fs_cli.pipeline.swap import load_face_model as load_face_model
+from fs_cli.pipeline.swap import load_swap_model as load_swap_model
 from fs_cli.pipeline.swap import open_dst as open_dst
 from fs_cli.pipeline.swap import swap_video_from_faceset as swap_video_from_faceset
 from fs_cli.pipeline.swap import xseg_segmenter as xseg_segmenter

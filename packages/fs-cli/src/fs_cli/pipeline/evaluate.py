@@ -5,7 +5,10 @@ of each is found again (YuNet + 68 landmarks + SFace), and
 
 * identity: cosine of the swapped face's SFace embedding to the src identity (the mean embedding of the src
   faceset) and to the dst face of the same frame, and in how many frames the swap is nearer src than dst;
-* expression and pose: landmark NME of the swapped face against the dst face, head-pose difference per axis;
+* expression and pose: landmark NME of the swapped face against the dst face, head-pose difference per axis
+  (mean absolute; also its signed mean, the offset, and the difference with that offset removed: the pose fit
+  uses one mean 3-D face, so two people in the same pose read a few degrees apart, mostly in pitch, and a
+  faithful swap carries src's face shape: a constant offset is that, a varying one is a pose error);
 * detail: the variance of the Laplacian over the inner face (brows to chin: the hull of landmarks 17-67 of the
   dst face) in the swapped frame divided by the same in the dst frame (1.0: as sharp as dst; a blur is < 1);
 * jitter of the swapped and dst landmarks.
@@ -132,6 +135,12 @@ def detail_ratio(swap: U8, dst: U8, landmarks: npt.NDArray[np.float32]) -> float
     return var(swap) / max(var(dst), 1e-6)
 
 
+def _centred_abs(values: list[float]) -> float:
+    """Mean absolute deviation from the mean: the part of a signed difference that is not a constant offset."""
+    v = np.asarray(values, np.float64)
+    return float(np.abs(v - v.mean()).mean())
+
+
 def _unit(v: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
 
@@ -195,7 +204,7 @@ def evaluate_frames(
         size = (d.shape[1], d.shape[0])
         pa, pb = fs_align.estimate_pose(a.landmarks[0], size), fs_align.estimate_pose(b.landmarks[0], size)
         for axis in ("yaw", "pitch", "roll"):
-            rows[axis].append(abs(getattr(pa, axis) - getattr(pb, axis)))
+            rows[axis].append(getattr(pb, axis) - getattr(pa, axis))
         rows["detail"].append(detail_ratio(w, d, a.landmarks[0]))
         lm_dst.append(a.landmarks[0])
         lm_swap.append(b.landmarks[0])
@@ -210,7 +219,9 @@ def evaluate_frames(
         "identity_cos_dst_vs_src": float(np.mean(rows["base"])),
         "src_wins": float((src > dst).mean()),
         "landmark_nme_swap_vs_dst": float(np.mean(rows["nme"])),
-        "pose_abs_diff_deg": {k: float(np.mean(rows[k])) for k in ("yaw", "pitch", "roll")},
+        "pose_abs_diff_deg": {k: float(np.mean(np.abs(rows[k]))) for k in ("yaw", "pitch", "roll")},
+        "pose_offset_deg": {k: float(np.mean(rows[k])) for k in ("yaw", "pitch", "roll")},
+        "pose_tracking_diff_deg": {k: _centred_abs(rows[k]) for k in ("yaw", "pitch", "roll")},
         "detail_ratio_swap_vs_dst": float(np.nanmean(rows["detail"])),
         "jitter_swap": float(fs_align.jitter(np.stack(lm_swap))) if len(lm_swap) > 2 else None,
         "jitter_dst": float(fs_align.jitter(np.stack(lm_dst))) if len(lm_dst) > 2 else None,
@@ -256,7 +267,10 @@ def evaluate(
 
 
 def reconstruction_ssim(model: Any, src: Any, dst: Any, count: int = 16) -> dict[str, float]:
-    """SSIM of the model's src->src and dst->dst reconstructions of (up to) ``count`` faces of each faceset."""
+    """SSIM of the model's src->src and dst->dst reconstructions of (up to) ``count`` faces of each faceset.
+
+    A label-conditioned CGAN rebuilds src as label 0 and dst as label 1; one on external embeddings gives ``{}``.
+    """
     import torch
 
     res = int(model.resolution)
@@ -275,14 +289,24 @@ def reconstruction_ssim(model: Any, src: Any, dst: Any, count: int = 16) -> dict
     def tensor(x: U8) -> Any:
         return torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255.0
 
+    import fs_models
+
     device = next(model.parameters()).device
     with torch.inference_mode():
-        out = model(tensor(a).to(device), tensor(b).to(device))
+        ta, tb = tensor(a).to(device), tensor(b).to(device)
+        if isinstance(model, fs_models.CGANGenerator):  # each faceset rebuilt as its own identity (labels 0, 1)
+            if model.config.external_embedding_dims > 0:
+                return {}  # its identity vectors live in the model file's table, not in the model
+            zeros = torch.zeros(n, dtype=torch.long, device=device)
+            src_src, dst_dst = model(ta, zeros)[0], model(tb, zeros + 1)[0]
+        else:
+            out = model(ta, tb)
+            src_src, dst_dst = out.src_src, out.dst_dst
 
     def back(t: Any) -> U8:
         return np.asarray((t.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8))
 
-    ss, dd = back(out.src_src), back(out.dst_dst)
+    ss, dd = back(src_src), back(dst_dst)
     return {
         "ssim_src_src": float(np.mean([ssim(x, y) for x, y in zip(ss, a)])),
         "ssim_dst_dst": float(np.mean([ssim(x, y) for x, y in zip(dd, b)])),

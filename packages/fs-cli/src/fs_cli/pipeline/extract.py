@@ -1,7 +1,8 @@
 """Extraction into a faceset: sources (video, image, frames folder, folder of both) -> aligned ``Face`` records.
 
-This composes the libraries: ``fs_merge.FrameReader`` decodes, ``fs_detect.extract_parallel`` (detect -> 68
-landmarks -> track -> smooth -> align) finds the faces, ``fs_faceset.FacesetWriter`` stores each face with its
+This composes the libraries: ``fs_merge.FrameReader`` decodes (in a thread of its own), ``fs_detect.extract_parallel``
+(detect or follow -> 68 landmarks -> track -> smooth -> align) finds the faces in another thread (or worker
+processes), and ``fs_faceset.FacesetWriter`` stores each face, while the next frames are analysed, with its
 source name, frame index and frame-space landmarks, and the per-source facts (fps, frame size and count, frames
 processed) in the faceset index. The faceset is the one record of which face was found where: ``fs merge``
 reads it back.
@@ -380,7 +381,8 @@ def _extract_source(
     stills = source.kind is SourceKind.STILLS
     settings = sink.settings
     with progress(f"extract {source.name}", len(indices)) as advance:
-        for r in source_frames(source, indices, settings, jobs=jobs, progress=advance):
+        # the extraction runs ahead in a thread of its own (bounded) while this thread writes the faces
+        for r in fs_detect.prefetched(source_frames(source, indices, settings, jobs=jobs, progress=advance), 16):
             name, frame = (source.files[r.index].name, 0) if stills else (source.name, r.index)
             if not r.readable:
                 summary.skipped.append((str(source.files[r.index]) if stills else f"{name}#{r.index}", "not readable"))

@@ -35,6 +35,7 @@ __all__ = [
     "faces_from_faceset",
     "find_faces",
     "load_face_model",
+    "load_swap_model",
     "open_dst",
     "resolve_model",
     "swap_video_from_faceset",
@@ -75,24 +76,89 @@ def resolve_model(path: Path) -> Path:
 
 
 def load_face_model(
-    path: Path, device: str = "cpu", *, face_type: FaceType | str | None = None, batch_size: int = 16
+    path: Path,
+    device: str = "cpu",
+    *,
+    face_type: FaceType | str | None = None,
+    batch_size: int = 16,
+    identity: str | None = None,
 ) -> FaceModel:
-    """A :class:`fs_merge.FaceModel` from a file: ``.dfm``/``.onnx`` through onnxruntime (``face_type`` default
-    whole_face), else an fs-models checkpoint (or training folder) through ``fs_models.TorchFaceModel``."""
+    """A :class:`fs_merge.FaceModel` from a file: ``.dfm``/``.onnx`` through onnxruntime (``face_type`` default:
+    the file's ``fs.face_type`` metadata, else whole_face), else an fs-models checkpoint (or training folder)
+    through ``fs_models.TorchFaceModel`` (a CGAN with its identity fixed, see :func:`load_swap_model`)."""
     file = resolve_model(path)
     if file.suffix.lower() in (".dfm", ".onnx"):
+        if identity is not None:
+            raise CliError(f"--identity: {file.name} is an exported model; its identity was fixed at export")
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") else None
-        ft = face_type if face_type is not None else FaceType.WHOLE_FACE
-        return OnnxFaceModel(file, face_type=ft, providers=providers, batch_size=batch_size)
+        return OnnxFaceModel(file, face_type=face_type, providers=providers, batch_size=batch_size)
     import fs_models
 
-    try:
-        model = fs_models.TorchFaceModel.load(file, device, batch_size)
-    except (fs_models.ModelError, OSError, ValueError) as exc:
-        raise CliError(f"--model {file}: not an fs model checkpoint ({exc})") from exc
+    model = fs_models.TorchFaceModel(load_swap_model(file, device, identity=identity), device, batch_size)
     if face_type is not None:
         model.face_type = FaceType.parse(face_type)
     return model
+
+
+def load_swap_model(path: Path, device: str = "cpu", *, identity: str | None = None) -> Any:
+    """The ``fs_models.FaceSwapModel`` of a checkpoint or training folder, ready for a one-input swap.
+
+    A CGAN comes back as ``fs_models.FixedIdentityCGAN``: it renders the src identity (label 0) by default, or
+    ``identity`` (an identity's name or label number from the model's table, or a faceset folder: one it was
+    trained on, or, for a CGAN conditioned on SFace embeddings, any faceset, whose mean embedding is used);
+    the faces it is given are taken to be the dst identity (label 1). ``fs_models.TorchFaceModel`` and
+    ``fs_models.export_onnx`` take the result as they take any autoencoder.
+    """
+    import fs_models
+
+    file = resolve_model(path)
+    try:
+        model = fs_models.load_model(file, device)
+    except (fs_models.ModelError, OSError, ValueError) as exc:
+        raise CliError(f"--model {file}: not an fs model checkpoint ({exc})") from exc
+    if not isinstance(model, fs_models.FaceSwapModel):
+        raise CliError(f"--model {file}: model {model.name!r} does not swap faces")
+    if not isinstance(model, fs_models.CGANGenerator):
+        if identity is not None:
+            raise CliError(f"--identity: only a CGAN renders several identities; {file.name} is {model.name!r}")
+        return model
+    target, source = _cgan_identities(file, model, identity)
+    return fs_models.fix_identity(model, target, source).eval()
+
+
+def _cgan_identities(file: Path, model: Any, identity: str | None) -> tuple[Any, Any]:
+    """(target, source) for ``fs_models.fix_identity``: labels, or identity vectors."""
+    import fs_train
+
+    try:
+        table = fs_train.model_identities(file)
+    except fs_train.CheckpointError as exc:
+        raise CliError(f"--model {exc}") from None
+    if len(table) < 2:
+        raise CliError(f"--model {file}: its identity table holds {len(table)} identities (a CGAN needs two)")
+
+    def value(entry: fs_train.Identity) -> Any:
+        return entry.vector if entry.vector is not None else entry.label
+
+    if identity is None:
+        return value(table[0]), value(table[1])
+    as_path = Path(identity)
+    for entry in table:
+        if identity in (entry.name, str(entry.label)) or (as_path.is_dir() and as_path.resolve() == entry.faceset):
+            return value(entry), value(table[1])
+    names = ", ".join(f"{e.label}={e.name}" for e in table)
+    if (as_path / "index.json").is_file() and model.config.external_embedding_dims > 0:
+        from fs_cli.pipeline.evaluate import src_identity
+
+        vec = src_identity(as_path)
+        if vec.shape[0] != model.config.external_embedding_dims:
+            raise CliError(f"--identity {identity}: its embedding has {vec.shape[0]} values, the model takes "
+                           f"{model.config.external_embedding_dims}")  # fmt: skip
+        import torch
+
+        return torch.from_numpy(vec), value(table[1])
+    why = "" if model.config.external_embedding_dims else " (a label-conditioned CGAN renders only those)"
+    raise CliError(f"--identity {identity}: not one of the model's identities {names}{why}")
 
 
 def xseg_segmenter(xseg: Any, device: str | None = None) -> Segmenter:
