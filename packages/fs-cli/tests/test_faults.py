@@ -79,7 +79,7 @@ def _one_line(stderr: str, *words: str) -> str:
 
 
 def test_sigterm_extract_keeps_faces_and_resumes(world: Any, tmp_path: Path) -> None:
-    args = ["extract", world.clip, "--size", "64", "--no-smooth"]
+    args = ["extract", world.clip, "--size", "64", "--no-smooth", "--detect-every", "1"]
     ref, out = tmp_path / "ref", tmp_path / "out"
     t0 = time.monotonic()
     assert fc.run_fs(*args, "-o", ref).returncode == 0
