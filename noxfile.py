@@ -8,6 +8,7 @@
     nox -s release -- fs-align patch|minor|major|X.Y.Z
     nox -s assets -- [GROUP ...]   fetch weights and data into $FS_HOME (default ~/.cache/fs)
     nox -s demo              the main job on real data: `fs demo` (writes demo-out/)
+    nox -s faults            the fault campaign of RELIABILITY.md (kill -9 each long command, re-run, compare)
 
 Torch: a venv that already has torch keeps it. Otherwise ``$FS_TORCH`` is installed (default
 ``torch==2.13.0``, the CPU wheel these machines offer); set ``FS_TORCH`` to another requirement (e.g. a CUDA
@@ -289,6 +290,18 @@ def assets(session: nox.Session) -> None:
     _install(session, ["fs-align"], test=[])
     groups = session.posargs or ["weights", "test", "demo", "video", "data"]
     _fetch_assets(session, groups, required=True)
+
+
+@nox.session
+def faults(session: nox.Session) -> None:
+    """The fault campaign of RELIABILITY.md: kill -9 every long `fs` command at seeded moments, check and re-run.
+
+    Needs the test assets (`nox -s assets`). Extra arguments go to tools/fault_campaign.py, e.g.
+    `nox -s faults -- --kills 3 --only extract-video,merge`.
+    """
+    _install(session, PACKAGES)
+    args = session.posargs or ["--kills", "10", "--seed", "1", "--json", str(ROOT / "faults.jsonl")]
+    session.run("python", str(ROOT / "tools" / "fault_campaign.py"), *args, env={"PYTHONHASHSEED": "0"})
 
 
 @nox.session

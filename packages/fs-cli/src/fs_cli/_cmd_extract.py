@@ -131,6 +131,9 @@ AppendOpt = Annotated[bool, typer.Option(help="Add to the faceset already in OUT
 ResumeOpt = Annotated[
     bool, typer.Option(help="Go on with an interrupted run: skip the frames OUT records as processed.")
 ]
+CommitOpt = Annotated[
+    int, typer.Option(min=1, help="Frames between two commits to the faceset (a kill -9 loses at most these).")
+]
 DebugOpt = Annotated[
     Path | None, typer.Option("--debug", help="Write annotated frames (boxes, landmarks, mask, crop) here.")
 ]
@@ -166,6 +169,7 @@ def register(app: typer.Typer) -> None:
         codec: CodecOpt = "raw",
         append: AppendOpt = False,
         resume: ResumeOpt = False,
+        commit_every: CommitOpt = 256,
         debug: DebugOpt = None,
         box: BoxOpt = None,
         frame: FrameOpt = None,
@@ -233,6 +237,7 @@ def register(app: typer.Typer) -> None:
             resume=resume,
             debug_dir=debug,
             progress=ui.progress,
+            commit_every=commit_every,
         )
         report(ui, summary)
 

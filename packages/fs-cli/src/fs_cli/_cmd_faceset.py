@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import shutil
 from collections import Counter
@@ -26,6 +27,7 @@ def open_faceset(path: Path) -> Any:
     """Open a faceset, with a clear error when the folder is not one."""
     from fs_faceset import Faceset
 
+    finish_swap(path)
     if not path.exists():
         raise CliError(f"{path}: no such faceset folder")
     if not (path / "index.json").is_file():
@@ -34,6 +36,42 @@ def open_faceset(path: Path) -> Any:
         raise CliError(f"{path}: not a faceset (no index.json){hint}")
     fs = Faceset.open(path)
     return fs
+
+
+def _old(path: Path) -> Path:
+    return path.with_name(f".{path.name}.old")
+
+
+def finish_swap(path: Path) -> None:
+    """Tidy up after a :func:`write_subset` in place that was killed while swapping folders.
+
+    Killed between its two renames, the faceset is only at ``.<name>.old``: it is put back (unchanged; run the
+    command again). Killed after them, the leftover ``.<name>.old`` is removed.
+    """
+    old = _old(path)
+    if not old.is_dir():
+        return
+    if (path / "index.json").is_file():
+        shutil.rmtree(old)
+    elif not path.exists() and (old / "index.json").is_file():
+        old.rename(path)
+
+
+def build_then_rename(out: Path, build: Callable[[Path], Any]) -> Any:
+    """``build(tmp)`` into a hidden folder next to ``out``, then rename it to ``out``: a killed or failed run
+    leaves nothing at ``out`` (and a run again starts clean: an old temp folder is removed first)."""
+    tmp = out.with_name(f".{out.name}.partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        result = build(tmp)
+        if out.exists():
+            out.rmdir()  # empty (checked by the caller)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return result
 
 
 class SortKey(str, enum.Enum):
@@ -85,24 +123,29 @@ def write_subset(
     replacing ``fs``'s folder, atomically enough: the old folder is renamed away only once the new one is complete)."""
     from fs_faceset import FacesetWriter
 
+    def write(folder: Path) -> int:
+        n = 0
+        with FacesetWriter(folder, image_codec=fs.image_codec) as w:
+            for face in fs[np.asarray(order, np.int64)]:
+                w.add(change(face) if change is not None else face)
+                n += 1
+            for source in fs.sources().values():
+                w.add_source(source)
+        return n
+
+    if not replace:
+        return int(build_then_rename(out, write))
     final = out
-    tmp = out.with_name(f".{out.name}.sorting") if replace else out
+    tmp = out.with_name(f".{out.name}.sorting")
     if tmp.exists():
         shutil.rmtree(tmp)
-    n = 0
-    with FacesetWriter(tmp, image_codec=fs.image_codec) as w:
-        for face in fs[np.asarray(order, np.int64)]:
-            w.add(change(face) if change is not None else face)
-            n += 1
-        for source in fs.sources().values():
-            w.add_source(source)
-    if replace:
-        old = final.with_name(f".{final.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
-        final.rename(old)
-        tmp.rename(final)
+    n = write(tmp)
+    old = _old(final)
+    if old.exists():
         shutil.rmtree(old)
+    final.rename(old)  # killed before the next line: finish_swap() (in open_faceset) puts it back
+    tmp.rename(final)
+    shutil.rmtree(old)
     return n
 
 
@@ -299,7 +342,7 @@ def import_dfl_cmd(
     from fs_faceset import import_dfl
 
     ui = Ui(ctx, json_output=json_output)
-    report = import_dfl(aligned_dir, out, append=append)
+    report = _import(out, append, lambda o: import_dfl(aligned_dir, o, append=append), aligned_dir)
     _import_result(ui, report, aligned_dir)
 
 
@@ -328,14 +371,37 @@ def import_faceswap_cmd(
         raise CliError(f"{alignments}: no such alignments file")
     if not faces_dir.is_dir():
         raise CliError(f"{faces_dir}: no such folder")
-    report = import_faceswap(alignments, faces_dir, out, mask_type=mask_type, append=append)
+    report = _import(
+        out, append, lambda o: import_faceswap(alignments, faces_dir, o, mask_type=mask_type, append=append), faces_dir
+    )
     _import_result(ui, report, faces_dir)
+
+
+def _no_faces(report: Any, src: Path) -> CliError:
+    reasons = "; ".join(f"{p.name}: {r}" for p, r in report.skipped[:3])
+    return CliError(f"{src}: no faces imported" + (f" ({reasons})" if reasons else " (no files found)"))
+
+
+def _import(out: Path, append: bool, run: Callable[[Path], Any], src: Path) -> Any:
+    """An import into a new faceset is built under a temporary name (nothing at ``out`` unless it succeeds)."""
+    if append:
+        return run(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CliError(f"-o {out}: folder is not empty (--append adds to the faceset in it)")
+
+    def build(tmp: Path) -> Any:
+        report = run(tmp)
+        if report.count == 0:
+            raise _no_faces(report, src)
+        return report
+
+    report = build_then_rename(out, build)
+    return dataclasses.replace(report, faceset=out)
 
 
 def _import_result(ui: Ui, report: Any, src: Path) -> None:
     if report.count == 0:
-        reasons = "; ".join(f"{p.name}: {r}" for p, r in report.skipped[:3])
-        raise CliError(f"{src}: no faces imported" + (f" ({reasons})" if reasons else " (no files found)"))
+        raise _no_faces(report, src)
     if report.skipped:
         ui.table("skipped", ["file", "reason"], [[str(p), r] for p, r in report.skipped])
     ui.result(
@@ -393,13 +459,18 @@ def merge_cmd(
     if out.exists() and any(out.iterdir()):
         raise CliError(f"-o {out}: folder is not empty")
     tmp = out.with_name(f".{out.name}.merging")
-    merged = sets[0]
-    for i, nxt in enumerate(sets[1:], start=1):
-        target = out if i == len(sets) - 1 else tmp.with_name(f"{tmp.name}{i}")
-        if target.exists():
-            shutil.rmtree(target)
-        previous = merged
-        merged = merge(previous, nxt, target)
-        if i > 1:
-            shutil.rmtree(previous.path, ignore_errors=True)
-    ui.result({"out": str(out), "faces": len(merged)}, f"{len(merged)} faces -> {out}")
+
+    def build(final: Path) -> int:
+        merged = sets[0]
+        for i, nxt in enumerate(sets[1:], start=1):
+            target = final if i == len(sets) - 1 else tmp.with_name(f"{tmp.name}{i}")
+            if target.exists():
+                shutil.rmtree(target)
+            previous = merged
+            merged = merge(previous, nxt, target)
+            if i > 1:
+                shutil.rmtree(previous.path, ignore_errors=True)
+        return len(merged)
+
+    n = build_then_rename(out, build)
+    ui.result({"out": str(out), "faces": n}, f"{n} faces -> {out}")

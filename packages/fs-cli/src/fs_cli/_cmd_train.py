@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from fs_cli._ui import ConfigOpt, JsonOpt, Ui
+from fs_cli._ui import ConfigOpt, Interrupted, JsonOpt, Ui
 from fs_cli.errors import CliError
 
 
@@ -307,6 +307,10 @@ def run_training(cfg: Any, ui: Ui) -> dict[str, Any]:
         for note in trainer.notes:
             ui.note(note)
         result = trainer.fit()
+    signum = getattr(trainer, "stop_signal", None)
+    if signum is not None:  # saved by fit(); say so in one line and exit 128 + signum
+        where = f"checkpoint at step {result.step} saved in {cfg.out_dir} (run the command again to resume)"
+        raise Interrupted(signum, where)
     return _result_dict(result, time.perf_counter() - t0, cfg)
 
 

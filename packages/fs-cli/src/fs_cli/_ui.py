@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import errno
 import json
 import math
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,6 +40,7 @@ else:  # pragma: no cover
 __all__ = [
     "ConfigOpt",
     "FsGroup",
+    "Interrupted",
     "JsonOpt",
     "State",
     "Ui",
@@ -54,14 +57,48 @@ class State:
     quiet: bool = False
 
 
+class Interrupted(KeyboardInterrupt):
+    """A stop by a signal (SIGINT = Ctrl-C, SIGTERM): the command exits with ``128 + signum`` and one line.
+
+    Raised by the SIGTERM handler that :func:`fs_cli.app.main` installs (so the code that saves on Ctrl-C also
+    runs on SIGTERM), and by commands that saved their work before stopping (the message says what was kept).
+    """
+
+    def __init__(self, signum: int = signal.SIGINT, message: str = "") -> None:
+        super().__init__(message)
+        self.signum = int(signum)
+        self.message = message
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def line(self) -> str:
+        name = signal.Signals(self.signum).name
+        return f"interrupted by {name}" + (f": {self.message}" if self.message else "")
+
+
 def format_error(exc: BaseException) -> str:
     """One line: the exception's message (type name added where the message alone would be unclear)."""
     message = " ".join(str(exc).split())
-    if isinstance(exc, FileNotFoundError) and exc.filename:
+    full = _no_space(exc)
+    if full is not None:
+        message = f"{full.filename or 'output'}: no space left on device (free some space or write elsewhere)"
+    elif isinstance(exc, FileNotFoundError) and exc.filename:
         message = f"{exc.filename}: no such file or folder"
     elif isinstance(exc, (KeyError, IndexError, AttributeError, TypeError, ZeroDivisionError)) or not message:
         message = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return message
+
+
+def _no_space(exc: BaseException | None) -> OSError | None:
+    """The ``ENOSPC`` error behind ``exc`` (itself or its causes), if any."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
 
 
 def _debug_requested(ctx: Any) -> bool:
@@ -78,7 +115,8 @@ class FsGroup(typer.core.TyperGroup):
     """The root group: turns every error into ``error: <one line>`` on stderr and a non-zero exit code.
 
     Usage errors (bad option values, missing files given to ``exists=True`` arguments) exit with 2, every other
-    error with 1, Ctrl-C with 130. ``fs --debug ...`` (or ``FS_DEBUG=1``) prints the traceback as well.
+    error with 1, Ctrl-C with 130, SIGTERM with 143 (after the command saved what it keeps on interruption).
+    ``fs --debug ...`` (or ``FS_DEBUG=1``) prints the traceback as well.
     """
 
     def invoke(self, ctx: Any) -> Any:
@@ -92,7 +130,8 @@ class FsGroup(typer.core.TyperGroup):
         except ClickException as exc:
             self._fail(ctx, exc, format_error(exc), exc.exit_code)
         except KeyboardInterrupt as exc:
-            self._fail(ctx, exc, "interrupted", 130)
+            stop = exc if isinstance(exc, Interrupted) else Interrupted(signal.SIGINT)
+            self._fail(ctx, exc, stop.line(), stop.exit_code)
         except Exception as exc:  # the CLI's job: every failure becomes one clear line
             self._fail(ctx, exc, format_error(exc), 1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
@@ -19,7 +20,7 @@ from fs_cli import (
     _cmd_video,
     _cmd_weights,
 )
-from fs_cli._ui import FsGroup, State
+from fs_cli._ui import FsGroup, Interrupted, State
 
 __all__ = ["app", "main"]
 
@@ -73,6 +74,11 @@ _cmd_demo.register(app)
 _cmd_ui.register(app)
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
 def main() -> None:
-    """Console-script entry point (``fs``)."""
+    """Console-script entry point (``fs``): SIGTERM stops a command as Ctrl-C does (exit status 143, not 130)."""
+    signal.signal(signal.SIGTERM, _terminated)
     app()

@@ -269,23 +269,27 @@ def train_xseg(faceset: Any, config: XSegTrainConfig | None = None) -> XSegTrain
         previews.append(write_preview(path, images[preview_idx], masks[preview_idx], pred))
 
     model.train()
-    while step < cfg.steps:
-        if cfg.cosine_decay:
-            for group in opt.param_groups:
-                group["lr"] = cfg.learning_rate * 0.5 * (1.0 + np.cos(np.pi * step / cfg.steps))
-        xb, yb = _batch(images, masks, rng, cfg)
-        x = _to_tensor(xb, device)
-        y = torch.from_numpy(yb).to(device)[:, None]
-        loss = F.binary_cross_entropy_with_logits(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        opt.step()
-        step += 1
-        losses.append(float(loss.detach()))
-        if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps:
-            _save()
-        if cfg.preview_every and step % cfg.preview_every == 0 and step < cfg.steps:
-            _preview()
+    try:
+        while step < cfg.steps:
+            if cfg.cosine_decay:
+                for group in opt.param_groups:
+                    group["lr"] = cfg.learning_rate * 0.5 * (1.0 + np.cos(np.pi * step / cfg.steps))
+            xb, yb = _batch(images, masks, rng, cfg)
+            x = _to_tensor(xb, device)
+            y = torch.from_numpy(yb).to(device)[:, None]
+            loss = F.binary_cross_entropy_with_logits(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+            step += 1
+            losses.append(float(loss.detach()))
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < cfg.steps:
+                _save()
+            if cfg.preview_every and step % cfg.preview_every == 0 and step < cfg.steps:
+                _preview()
+    except KeyboardInterrupt:  # Ctrl-C (or fs-cli's SIGTERM): keep the steps done, then stop
+        _save()
+        raise
     _save()
     _preview()
     model.eval()

@@ -98,6 +98,9 @@ def _metadata(report: str) -> dict[str, str]:
     return out
 
 
+_ROTATION_RE = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees", re.IGNORECASE)
+
+
 def probe_video(path: str | Path, *, count_frames: bool = False) -> VideoInfo:
     """Read size, fps, duration, codecs and metadata of a video file with ``ffmpeg -i``.
 
@@ -129,10 +132,15 @@ def probe_video(path: str | Path, *, count_frames: bool = False) -> VideoInfo:
         counted = _run([exe, "-hide_banner", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"], 300)
         hits = _FRAME_RE.findall(counted.stderr)
         frames = int(hits[-1]) if hits else None
+    width, height = int(video.group(2)), int(video.group(3))
+    block = report[video.start() :].split("Stream #", 2)[1]  # this stream's lines (its side data)
+    turn = _ROTATION_RE.search(block)
+    if turn is not None and round(abs(float(turn.group(1)))) % 180 == 90:
+        width, height = height, width  # ffmpeg decodes turned upright (autorotate): the frames are this size
     return VideoInfo(
         path=path,
-        width=int(video.group(2)),
-        height=int(video.group(3)),
+        width=width,
+        height=height,
         fps=float(fps_m.group(1)) if fps_m else 25.0,
         duration_s=duration,
         video_codec=video.group(1),

@@ -109,7 +109,8 @@ class FrameReader:
     @staticmethod
     def _read_image(path: Path) -> npt.NDArray[np.uint8] | None:
         data = np.fromfile(path, dtype=np.uint8)
-        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        # any depth and colour (16-bit, grey, CMYK), turned upright by its EXIF orientation (UNCHANGED ignores it)
+        img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if data.size else None
         if img is None:
             return None
         return as_bgr_uint8(img, str(path))

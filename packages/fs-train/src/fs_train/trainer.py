@@ -200,6 +200,8 @@ class Trainer:
         self.loader = BatchLoader(spec, workers=config.workers, prefetch=config.prefetch, start=self.counter,
                                   sampler=sampler if config.workers == 0 else None)  # fmt: skip
         self._stop: StopReason | None = None
+        self.stop_signal: int | None = None
+        """The signal number that stopped :meth:`fit` (``StopReason.SIGNAL``), else ``None``."""
         self._preview: AnyBatch | None = None
         self.metrics: MetricsLog | None = None
         self._tb: Any = None
@@ -391,6 +393,7 @@ class Trainer:
 
         def handler(signum: int, frame: Any) -> None:
             self._stop = StopReason.SIGNAL
+            self.stop_signal = signum
 
         old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
         try:

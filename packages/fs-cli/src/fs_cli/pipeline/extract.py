@@ -52,7 +52,8 @@ U8 = npt.NDArray[np.uint8]
 """``progress(label, total)`` -> a context manager giving ``advance(n)`` (e.g. a rich or tqdm bar)."""
 
 SOURCES_EVERY = 256
-"""Frames between two updates of the processed frames in the writers (a crash loses at most these)."""
+"""Default frames between two commits of faces and processed frames to the faceset (a kill -9 loses at most
+these; ``commit_every`` of :func:`extract_to_faceset`)."""
 
 
 @dataclass
@@ -88,7 +89,8 @@ class ExtractSummary:
 
 def _read_image(path: str) -> U8 | None:
     data = np.fromfile(path, dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    # any depth and colour (16-bit, grey, CMYK), turned upright by its EXIF orientation (UNCHANGED ignores it)
+    img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if data.size else None
     return None if img is None else as_bgr_uint8(img, path)
 
 
@@ -148,8 +150,11 @@ def face_record(face: fs_detect.ExtractedFace, source: str, frame_index: int, ta
 class _Sink:
     """The faceset writers of one extraction ("." = OUT itself; "person-NN" per track with TrackMode.PERSON)."""
 
-    def __init__(self, out: Path, settings: fs_detect.ExtractSettings, image_codec: str, append: bool) -> None:
+    def __init__(
+        self, out: Path, settings: fs_detect.ExtractSettings, image_codec: str, append: bool, every: int
+    ) -> None:
         self.out, self.settings, self.codec, self.append = out, settings, image_codec, append
+        self.every = every
         self.writers: dict[str, FacesetWriter] = {}
         self.counts: dict[str, int] = {}
         self.infos: dict[str, SourceInfo] = {}
@@ -186,7 +191,7 @@ class _Sink:
         """Note frames looked at; they reach the writers (and the index, with the next shard) in batches."""
         self.infos[info.name] = self.infos[info.name].merged(info) if info.name in self.infos else info
         self.pending[info.name] = self.pending[info.name].merged(info) if info.name in self.pending else info
-        if sum(p.frames_processed for p in self.pending.values()) >= SOURCES_EVERY:
+        if sum(p.frames_processed for p in self.pending.values()) >= self.every:
             self.commit_sources()
             for w in self.writers.values():
                 w.flush()  # faces and the frames they came from reach the index together
@@ -216,7 +221,7 @@ def _check_out(out: Path, append: bool) -> None:
     if out.exists() and not out.is_dir():
         raise CliError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not append:
-        raise CliError(f"{out}: folder is not empty (append to add faces to the faceset in it)")
+        raise CliError(f"{out}: folder is not empty (--resume goes on with an interrupted run, --append adds faces)")
 
 
 def extract_to_faceset(
@@ -233,6 +238,7 @@ def extract_to_faceset(
     resume: bool = False,
     debug_dir: str | Path | None = None,
     progress: Progress | None = None,
+    commit_every: int = SOURCES_EVERY,
 ) -> ExtractSummary:
     """Extract the faces of ``source`` into the faceset ``out_faceset``.
 
@@ -253,6 +259,8 @@ def extract_to_faceset(
         resume: append, skipping the frames the faceset records as processed (an interrupted run goes on).
         debug_dir: write each processed frame annotated (boxes, landmarks, mask outline, crop) here.
         progress: ``progress(label, total)`` -> context manager giving ``advance(n)``.
+        commit_every: frames between two commits of the faces and the frames processed to the faceset (what a
+            kill -9 can lose; each commit writes a shard).
 
     Returns:
         Per-source counts, the files skipped and why, the time taken.
@@ -269,7 +277,7 @@ def extract_to_faceset(
     sources, skipped = find_sources(Path(source))
     summary = ExtractSummary(out, skipped=list(skipped))
     created = not out.exists()
-    sink = _Sink(out, settings, image_codec, append)
+    sink = _Sink(out, settings, image_codec, append, max(1, commit_every))
     done = sink.known() if resume else {}
     run = functools.partial(
         _extract_source, sink=sink, every=every, max_frames=max_frames, jobs=jobs, shard=shard, done=done

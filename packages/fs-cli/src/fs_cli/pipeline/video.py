@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -89,14 +90,19 @@ def video_to_frames(
         The ``video.json`` contents and the decoder's complaints (frames it skipped).
 
     Raises:
-        CliError: a bad ``ext``, a non-empty ``out``, or a frame that cannot be encoded.
+        CliError: a bad ``ext``, a non-empty ``out`` (one left by an interrupted run, frames without
+            ``video.json``, is written again), or a frame that cannot be encoded.
     """
     ext = ext.lower().lstrip(".")
     if ext not in ("png", "jpg"):
         raise CliError(f"ext: expected png or jpg, got {ext!r}")
     if out.exists() and any(out.iterdir()):
-        raise CliError(f"{out}: folder is not empty")
+        if (out / INFO_FILE).exists() or not _interrupted_frames(out):
+            raise CliError(f"{out}: folder is not empty")
+        for p in out.iterdir():  # left by an interrupted run (no video.json yet): start again
+            p.unlink()
     out.mkdir(parents=True, exist_ok=True)
+    (out / _UNFINISHED).touch()  # until video.json is written: a re-run may start this folder again
     reader = FrameReader(video)
     written = 0
     with (progress or _no_progress)("frames", reader.num_frames) as advance:
@@ -105,14 +111,35 @@ def video_to_frames(
                 ok, buf = cv2.imencode(f".{ext}", frame.image)
                 if not ok:
                     raise CliError(f"could not encode frame {frame.index} as {ext}")
-                (out / f"{frame.index:06d}.{ext}").write_bytes(buf.tobytes())
+                _write_whole(out / f"{frame.index:06d}.{ext}", buf.tobytes())
                 written += 1
             advance(1)
     has_audio = extract_audio(video, out / AUDIO_FILE)
     info = {"source": str(video), "fps": reader.fps / every, "width": reader.width, "height": reader.height}
     info |= {"frames": written, "every": every, "audio": AUDIO_FILE if has_audio else None}
     atomic_write(out / INFO_FILE, json.dumps(info, indent=2))
+    (out / _UNFINISHED).unlink()
     return info, list(reader.problems)
+
+
+_UNFINISHED = ".fs-frames-unfinished"
+
+
+def _interrupted_frames(folder: Path) -> bool:
+    """Whether ``folder`` holds only what an interrupted :func:`video_to_frames` leaves: its marker, frames and
+    temp files (a folder of frames from anywhere else is never deleted)."""
+    frames = r"\d{6}\.(png|jpg)|\.\d{6}\.(png|jpg)\.tmp|\.?audio\.mkv(\.tmp\.mkv)?|"
+    pattern = re.compile(frames + re.escape(_UNFINISHED))
+    ours = all(p.is_file() and pattern.fullmatch(p.name) for p in folder.iterdir())
+    return ours and (folder / _UNFINISHED).is_file()
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write a frame under a temporary name, then rename it: a killed run never leaves half an image at ``path``
+    (no fsync: many frames, and a crash of the machine is not what this guards against)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)
