@@ -64,5 +64,5 @@ def register(app: typer.Typer) -> None:
             fs_ui.serve(config, host=host, port=port, open_browser=browser, on_ready=ready)
         except fs_ui.UiError as exc:
             raise CliError(str(exc)) from None
-        except KeyboardInterrupt:
-            pass
+        except KeyboardInterrupt:  # Ctrl-C is how a server is meant to stop: say so, exit 0
+            ui.note("fs ui: stopped")

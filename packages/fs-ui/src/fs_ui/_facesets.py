@@ -184,17 +184,16 @@ class FacesetService:
 
     # -- changing ---------------------------------------------------------------------------------------------
     def remove(self, ids: list[str]) -> dict[str, Any]:
-        with self.lock:
-            try:
-                fs_faceset.remove(self.path, ids)
-            except FacesetError as exc:
-                raise UiError(str(exc)) from None
-            return self.summary()
+        return self._change(fs_faceset.remove, ids)
 
     def restore(self, ids: list[str] | None) -> dict[str, Any]:
+        return self._change(fs_faceset.restore, ids)
+
+    def _change(self, op: Any, ids: list[str] | None) -> dict[str, Any]:
+        """Run one fs-faceset update under this faceset's lock; the new summary."""
         with self.lock:
             try:
-                fs_faceset.restore(self.path, ids)
+                op(self.path, ids)
             except FacesetError as exc:
                 raise UiError(str(exc)) from None
             return self.summary()
