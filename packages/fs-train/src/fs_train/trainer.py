@@ -12,14 +12,10 @@ checkpoints, previews, metrics and the loss plot; a SIGINT/SIGTERM, the time bud
 from __future__ import annotations
 
 import contextlib
-import enum
 import inspect
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +27,7 @@ from fs_train import _state
 from fs_train._cgan import AnyBatch, CGANFamily, IdentityBatch, IdentitySampler, batch_samples, is_cgan
 from fs_train._dist import DistInfo, all_reduce_max, resolve_device
 from fs_train._loader import BatchLoader
+from fs_train._run import FitResult, StepInfo, StopReason, stop_signals
 from fs_train._setup import (
     build_code_discriminator,
     build_discriminator,
@@ -59,42 +56,6 @@ __all__ = ["FitResult", "StepInfo", "StopReason", "Trainer"]
 
 CHECKPOINT = "checkpoint.safetensors"
 MODEL_FILE = "model.safetensors"
-
-
-class StopReason(str, enum.Enum):
-    """Why :meth:`Trainer.fit` returned."""
-
-    TARGET = "target_steps"
-    TIME = "time_budget"
-    SIGNAL = "signal"
-    REQUEST = "request"
-
-
-@dataclass(frozen=True)
-class StepInfo:
-    """What one optimiser step did (passed to callbacks on rank 0)."""
-
-    step: int
-    total_steps: int
-    loss: float
-    parts: dict[str, float]
-    lr: float
-    grad_norm: float
-    samples_per_s: float
-    elapsed_s: float
-    skipped: bool
-    bad_steps: int
-
-
-@dataclass(frozen=True)
-class FitResult:
-    """The end of a :meth:`Trainer.fit` call."""
-
-    step: int
-    stopped_by: StopReason
-    checkpoint: Path | None
-    final_loss: float
-    history: list[tuple[int, float]] = field(repr=False, default_factory=list)
 
 
 class Trainer:
@@ -303,24 +264,37 @@ class Trainer:
             for k, v in parts.items():
                 sums[k] = sums.get(k, torch.zeros((), device=self.device)) + v.detach().float() / n
         if self.disc is not None and self.d_ddp is not None:
-            self.disc.requires_grad_(True)
-            for i, d_inputs in enumerate(fakes):
-                ctx = self.d_ddp.no_sync() if isinstance(self.d_ddp, DDP) and i < n - 1 else contextlib.nullcontext()
-                with ctx, self.autocast():
-                    d_loss = self.discriminator_loss(d_inputs)
-                self.scaler.scale(d_loss / n).backward()  # type: ignore[no-untyped-call]
-                sums["disc"] = sums.get("disc", torch.zeros((), device=self.device)) + d_loss.detach().float() / n
+            sums["disc"] = self._aux_backward(self.disc, self.d_ddp, fakes, self.discriminator_loss)
         if self.code_disc is not None and self.c_ddp is not None:
-            self.code_disc.requires_grad_(True)
-            for i, (src_code, dst_code) in enumerate(codes):
-                ctx = self.c_ddp.no_sync() if isinstance(self.c_ddp, DDP) and i < n - 1 else contextlib.nullcontext()
-                with ctx, self.autocast():
-                    c_loss = code_discriminator_loss(self.c_ddp, src_code, dst_code)
-                self.scaler.scale(c_loss / n).backward()  # type: ignore[no-untyped-call]
-                sums["code_disc"] = sums.get("code_disc", torch.zeros((), device=self.device)) + c_loss.detach() / n
+            c_ddp = self.c_ddp
+            sums["code_disc"] = self._aux_backward(
+                self.code_disc, c_ddp, codes, lambda c: code_discriminator_loss(c_ddp, *c)
+            )
         keys = sorted(sums)
         values = torch.stack([sums[k] for k in keys]).tolist()
         return dict(zip(keys, values))
+
+    def _aux_backward(
+        self,
+        module: torch.nn.Module,
+        wrapped: torch.nn.Module,
+        inputs: Sequence[tuple[torch.Tensor, ...]],
+        loss_fn: Callable[[tuple[torch.Tensor, ...]], torch.Tensor],
+    ) -> torch.Tensor:
+        """Backward of a discriminator's loss over each micro-batch's inputs; returns the mean loss (detached).
+
+        Under DDP only the last backward pass all-reduces (``no_sync`` before it).
+        """
+        module.requires_grad_(True)
+        n = len(inputs)
+        total = torch.zeros((), device=self.device)
+        for i, x in enumerate(inputs):
+            ctx = wrapped.no_sync() if isinstance(wrapped, DDP) and i < n - 1 else contextlib.nullcontext()
+            with ctx, self.autocast():
+                loss = loss_fn(x)
+            self.scaler.scale(loss / n).backward()  # type: ignore[no-untyped-call]
+            total = total + loss.detach().float() / n
+        return total
 
     def _clip(self) -> float:
         clip = self.config.optim.clip
@@ -385,23 +359,6 @@ class Trainer:
         return norm, bad, lr
 
     # -- the loop -------------------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handler(signum: int, frame: Any) -> None:
-            self._stop = StopReason.SIGNAL
-            self.stop_signal = signum
-
-        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
-
     def fit(self) -> FitResult:
         """Train until ``steps``, the time budget, a signal or :meth:`request_stop`; save and return."""
         cfg = self.config
@@ -410,7 +367,7 @@ class Trainer:
         info: StepInfo | None = None
         path: Path | None = None
         try:
-            with self._signals():
+            with stop_signals(self._on_signal):
                 if self.metrics is not None:
                     start_rec = {"event": "start", "step": self.step, "resumed": str(self.resumed_from),
                                  "world": self.dist.world, "device": str(self.device)}  # fmt: skip
@@ -442,6 +399,10 @@ class Trainer:
             self.close()
         final = info.loss if info is not None else math.nan
         return FitResult(self.step, reason, path, final, [(s, loss) for s, loss, _, _ in self.history])
+
+    def _on_signal(self, signum: int) -> None:
+        self._stop = StopReason.SIGNAL
+        self.stop_signal = signum
 
     def _poll_control(self) -> None:
         """Act on a ``control.json`` request (:mod:`fs_train.control`): save now, or stop (saving first)."""
