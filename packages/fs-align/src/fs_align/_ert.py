@@ -157,15 +157,12 @@ class ErtPredictor:
         h, w = image.shape[:2]
         chans = 1 if image.ndim == 2 else image.shape[2]
         if self._kernel is not None:
-            try:
-                return self._run_kernel(np.ascontiguousarray(image).reshape(-1), h, w, chans, boxes)
-            except Exception:
-                # The first call compiles; a numba that cannot (an untested release, a broken install) leaves
-                # the numpy path, with the same output, unless numba was asked for by name.
-                if self._kernel_ran or self._requested == "numba":
-                    raise
-                self._kernel = None
-                self.backend = "numpy"
+            flat_frame = np.ascontiguousarray(image).reshape(-1)
+            if self._kernel_ran:
+                return self._run_kernel(flat_frame, h, w, chans, boxes)
+            first = self._first_kernel_call(flat_frame, h, w, chans, boxes)
+            if first is not None:
+                return first
         # Only the feature pixels are read (converting a whole 1080p frame costs more than predicting a face),
         # through 1-D takes from the flat frame (the fastest gather numpy has).
         flat = np.ascontiguousarray(image).reshape(-1)
@@ -211,6 +208,31 @@ class ErtPredictor:
                 inc[:, 0, :] += shape
                 shape = np.add.reduce(inc, axis=1)
         return self._to_image(shape, boxes)
+
+    def _first_kernel_call(
+        self, flat: npt.NDArray[np.uint8], h: int, w: int, chans: int, boxes: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64] | None:
+        """The first call compiles the kernel or loads numba's disk cache; None: use the numpy path.
+
+        A damaged cache file: compile again in memory (and empty the damaged index). A numba that cannot
+        compile the kernel at all (an untested release, a broken install): the numpy path, with the same
+        output, unless ``backend="numba"`` was asked for (then the error propagates).
+        """
+        try:
+            return self._run_kernel(flat, h, w, chans, boxes)
+        except Exception:
+            pass
+        try:
+            from fs_align._ert_kernel import recompile_after_cache_error
+
+            self._kernel = recompile_after_cache_error()
+            return self._run_kernel(flat, h, w, chans, boxes)
+        except Exception:
+            if self._requested == "numba":
+                raise
+        self._kernel = None
+        self.backend = "numpy"
+        return None
 
     def _run_kernel(
         self, flat: npt.NDArray[np.uint8], h: int, w: int, chans: int, boxes: npt.NDArray[np.float64]

@@ -16,19 +16,22 @@ Measured against the numpy path (same output, bit for bit): most of the time is 
 (544 bytes each) a cascade picks from its 4.4 MB of leaves, which the compiled loop streams without the numpy
 path's gathered copies; the split indices and thresholds are int16 so they stay in cache beside them.
 
-The kernel is compiled on first use and cached on disk when numba can write a cache (next to this file or in
-numba's user cache directory); when it cannot, it is compiled in memory, once per process.
+The kernel is compiled on first use (about 1 s) and cached on disk when numba can write a cache (next to this
+file, else numba's user cache directory ``~/.cache/numba``, or ``$NUMBA_CACHE_DIR``); a later process loads it
+(about 0.3 s). With nowhere to write it is compiled in memory, once per process (:func:`compile_uncached`); a
+damaged cache file is emptied and the process compiles in memory (:func:`recompile_after_cache_error`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
 import numba
 import numpy as np
 
-__all__ = ["ert_cascade"]
+__all__ = ["compile_uncached", "ert_cascade", "recompile_after_cache_error"]
 
 
 def _cascade(
@@ -141,12 +144,27 @@ def _cascade(
                     si[k] += inc[k]
 
 
+def compile_uncached() -> Any:
+    """``_cascade`` under ``numba.njit``, compiled in memory (once per process, about a second)."""
+    return numba.njit(cache=False, nogil=True)(_cascade)
+
+
+def recompile_after_cache_error() -> Any:
+    """An in-memory kernel for this process, after the cached one failed to load (a damaged cache file).
+
+    Also empties the damaged cache's index (best effort), so that the next process compiles and saves afresh.
+    """
+    with contextlib.suppress(Exception):  # a private numba attribute: nothing to repair if it is not there
+        ert_cascade._cache.flush()  # numba rewrites an empty index file
+    return compile_uncached()
+
+
 def _compile() -> Any:
     """``_cascade`` under ``numba.njit``, with a disk cache when numba has somewhere to write one."""
     try:
         return numba.njit(cache=True, nogil=True)(_cascade)
     except Exception:  # no writable cache location (numba raises RuntimeError): compile in memory instead
-        return numba.njit(cache=False, nogil=True)(_cascade)
+        return compile_uncached()
 
 
 ert_cascade = _compile()
