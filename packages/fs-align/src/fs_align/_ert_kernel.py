@@ -12,9 +12,10 @@ by face and tree by tree, with no temporaries:
 * each tree walked from its root (``I[idx1] - I[idx2] > thresh`` goes left, four trees in step), then the
   leaves added to the float32 shape tree after tree; faces one after the other within each cascade.
 
-Measured against the numpy path (same output, bit for bit): most of the time is reading the 500 leaf rows
-(544 bytes each) a cascade picks from its 4.4 MB of leaves, which the compiled loop streams without the numpy
-path's gathered copies; the split indices and thresholds are int16 so they stay in cache beside them.
+Most of the time (about 70 % after a cold start, e.g. after the detector ran) is reading the 500 leaf rows
+(544 bytes each) a cascade picks from its 4.4 MB of leaves. The compiled loop reads them in place (the numpy path
+gathers copies), prefetches the row of the tree 8 ahead while adding the current one, and keeps the split
+indices and thresholds in int16 so they stay in cache beside them.
 
 The kernel is compiled on first use (about 1 s) and cached on disk when numba can write a cache (next to this
 file, else numba's user cache directory ``~/.cache/numba``, or ``$NUMBA_CACHE_DIR``); a later process loads it
@@ -30,8 +31,47 @@ from typing import Any
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils as _cgutils
+from numba.core import types
+from numba.extending import intrinsic
 
 __all__ = ["compile_uncached", "ert_cascade", "recompile_after_cache_error"]
+
+
+_PREFETCH_AHEAD = 8
+"""Trees ahead whose leaf row is requested from memory while the current one is added."""
+
+cgutils: Any = _cgutils  # numba's code-generation helpers (untyped)
+_I8P = ir.IntType(8).as_pointer()
+# the intrinsic's name carries its pointer type: "p0" where llvmlite prints opaque pointers (LLVM 15+), else "p0i8"
+_PREFETCH_NAME = "llvm.prefetch.p0" if str(_I8P) == "ptr" else "llvm.prefetch.p0i8"
+
+
+def _prefetch_typing(typingctx: Any, arr: Any, idx: Any) -> Any:
+    """Ask the CPU to start loading ``arr[idx]``'s cache line (``llvm.prefetch``: read, keep in every level).
+
+    Only a hint (no fault, no result): the leaf rows a cascade picks are scattered over 4.4 MB, and fetching a
+    few trees ahead overlaps their memory latency (measured: 10-18 % less time a face).
+    """
+    if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [_I8P, i32, i32, i32]), _PREFETCH_NAME
+        )
+        builder.call(fn, [builder.bitcast(ptr, _I8P), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(arr, idx), codegen
+
+
+_prefetch: Any = intrinsic(_prefetch_typing)
 
 
 def _cascade(
@@ -139,6 +179,11 @@ def _cascade(
             # dlib's order: the leaves added to the float32 shape one tree after the other
             si = shape[i]
             for t in range(num_t):
+                if t + _PREFETCH_AHEAD < num_t:
+                    ahead = rows[leaf[t + _PREFETCH_AHEAD]]
+                    for k in range(0, p2, 16):  # a 64-byte line holds 16 floats
+                        _prefetch(ahead, k)
+                    _prefetch(ahead, p2 - 1)
                 inc = rows[leaf[t]]
                 for k in range(p2):
                     si[k] += inc[k]
