@@ -120,21 +120,28 @@ def test_bad_backend_name() -> None:
 
 
 def test_kernel_that_fails_on_first_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A numba that cannot compile the kernel: ``auto`` quietly runs numpy; ``numba`` by name raises."""
+    """Compiling fails: the kernel without prefetch hints; that fails too: ``auto`` quietly runs numpy and
+    ``numba`` by name raises."""
     pytest.importorskip("numba", reason="numba (fs-align[fast]) is not installed")
     import fs_align._ert_kernel as kernel_module
 
     def broken(*args: object) -> None:
         raise RuntimeError("cannot compile")
 
-    monkeypatch.setattr(kernel_module, "recompile_after_cache_error", lambda: broken)
     rng = np.random.default_rng(7)
     model = _random_model(rng)
     image = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
     boxes = _random_boxes(rng, 80, 60, 5)
+    expected = ErtPredictor(model, "numpy")(image, boxes)
+    monkeypatch.setattr(kernel_module, "recompile_after_cache_error", lambda: broken)
+    plain = ErtPredictor(model)
+    plain._kernel = broken
+    np.testing.assert_array_equal(plain(image, boxes), expected)  # compiled without prefetch hints
+    assert plain.backend == "numba" and plain._kernel.py_func.__name__ == "_cascade_plain"
+    monkeypatch.setattr(kernel_module, "compile_without_prefetch", lambda: broken)
     auto = ErtPredictor(model)
     auto._kernel = broken
-    np.testing.assert_array_equal(auto(image, boxes), ErtPredictor(model, "numpy")(image, boxes))
+    np.testing.assert_array_equal(auto(image, boxes), expected)
     assert auto.backend == "numpy"
     named = ErtPredictor(model, "numba")
     named._kernel = broken

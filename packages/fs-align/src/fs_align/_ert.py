@@ -214,22 +214,25 @@ class ErtPredictor:
     ) -> npt.NDArray[np.float64] | None:
         """The first call compiles the kernel or loads numba's disk cache; None: use the numpy path.
 
-        A damaged cache file: compile again in memory (and empty the damaged index). A numba that cannot
-        compile the kernel at all (an untested release, a broken install): the numpy path, with the same
-        output, unless ``backend="numba"`` was asked for (then the error propagates).
+        When that fails, in turn: compile in memory (a damaged cache file, whose index is emptied), compile
+        without the prefetch hints (an LLVM that refuses them), and last the numpy path (a numba that cannot
+        compile the kernel at all), with the same output, unless ``backend="numba"`` was asked for (then the
+        last error propagates).
         """
-        try:
-            return self._run_kernel(flat, h, w, chans, boxes)
-        except Exception:
-            pass
-        try:
-            from fs_align._ert_kernel import recompile_after_cache_error
+        from fs_align import _ert_kernel
 
-            self._kernel = recompile_after_cache_error()
-            return self._run_kernel(flat, h, w, chans, boxes)
-        except Exception:
-            if self._requested == "numba":
-                raise
+        attempts = [
+            lambda: self._kernel,
+            _ert_kernel.recompile_after_cache_error,
+            _ert_kernel.compile_without_prefetch,
+        ]
+        for k, attempt in enumerate(attempts):
+            try:
+                self._kernel = attempt()
+                return self._run_kernel(flat, h, w, chans, boxes)
+            except Exception:
+                if k == len(attempts) - 1 and self._requested == "numba":
+                    raise
         self._kernel = None
         self.backend = "numpy"
         return None

@@ -20,13 +20,15 @@ indices and thresholds in int16 so they stay in cache beside them.
 The kernel is compiled on first use (about 1 s) and cached on disk when numba can write a cache (next to this
 file, else numba's user cache directory ``~/.cache/numba``, or ``$NUMBA_CACHE_DIR``); a later process loads it
 (about 0.3 s). With nowhere to write it is compiled in memory, once per process (:func:`compile_uncached`); a
-damaged cache file is emptied and the process compiles in memory (:func:`recompile_after_cache_error`).
+damaged cache file is emptied and the process compiles in memory (:func:`recompile_after_cache_error`); a numba
+that cannot compile the prefetch hints gets the kernel without them (:func:`compile_without_prefetch`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+from types import FunctionType
 from typing import Any
 
 import numba
@@ -36,7 +38,7 @@ from numba.core import cgutils as _cgutils
 from numba.core import types
 from numba.extending import intrinsic
 
-__all__ = ["compile_uncached", "ert_cascade", "recompile_after_cache_error"]
+__all__ = ["compile_uncached", "compile_without_prefetch", "ert_cascade", "recompile_after_cache_error"]
 
 
 _PREFETCH_AHEAD = 8
@@ -202,6 +204,17 @@ def recompile_after_cache_error() -> Any:
     with contextlib.suppress(Exception):  # a private numba attribute: nothing to repair if it is not there
         ert_cascade._cache.flush()  # numba rewrites an empty index file
     return compile_uncached()
+
+
+@numba.njit(nogil=True)
+def _no_prefetch(arr: Any, idx: Any) -> None:
+    """Stands in for :func:`_prefetch` in :func:`compile_without_prefetch`."""
+
+
+def compile_without_prefetch() -> Any:
+    """The same kernel without the prefetch hints, compiled in memory: for a numba whose LLVM refuses them."""
+    plain = FunctionType(_cascade.__code__, {**globals(), "_prefetch": _no_prefetch}, "_cascade_plain")
+    return numba.njit(cache=False, nogil=True)(plain)
 
 
 def _compile() -> Any:
