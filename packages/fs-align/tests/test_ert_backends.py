@@ -53,6 +53,7 @@ def test_backends_identical_on_a_random_model() -> None:
         boxes = _random_boxes(rng, 120, 90, 40)
         np.testing.assert_array_equal(fast(image, boxes), slow(image, boxes))
         np.testing.assert_array_equal(fast(image, boxes[:1]), slow(image, boxes[:1]))
+    assert fast.backend == "numba" and fast._kernel.py_func.__name__ == "_cascade"  # compiled with its prefetches
 
 
 def _jittered(box: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:

@@ -128,7 +128,7 @@ def _check_boxes(boxes: npt.ArrayLike, width: int, height: int) -> npt.NDArray[n
 
 
 class ErtLandmarker:
-    """dlib's ERT shape predictor (68 points) in Python; see the module docs for the box convention.
+    """dlib's ERT shape predictor (68 points), compiled (numba) or numpy; see the module docs for the box convention.
 
     Args:
         model: the parsed predictor (:func:`load_shape_predictor`).
@@ -363,8 +363,7 @@ def load_landmarker(name: str | Path = "dlib68", **options: Any) -> ErtLandmarke
         name: ``"dlib68"`` (the default: dlib's ERT model, iBUG 300-W data, non-commercial), ``"cnn68"``
             (face-api's CNN, MIT), or the path of a dlib 68-point shape predictor ``.dat`` file.
         options: passed to :class:`ErtLandmarker` (``refine_face_type``, ``refine_size``, ``refine_jitter``,
-            ``backend``) or
-            to :func:`load_cnn68` (``refine_passes``).
+            ``backend``) or to :func:`load_cnn68` (``refine_passes``).
 
     Raises:
         AssetError: unknown name, fetch failure, or a corrupt file.
