@@ -1,4 +1,4 @@
-"""Landmark speed: the numpy ERT predictor, one face and batches of 8, against dlib's C++ in the same run.
+"""Landmark speed: the ERT predictor (numba and numpy backends), one face and batches of 8, and dlib's C++.
 
 Run: ``pytest packages/fs-align/benchmarks/bench_landmarks.py --benchmark-only``. Per-face time is the
 reported time divided by the batch size (8 boxes on one 1080p frame).
@@ -36,16 +36,20 @@ def test_load_converted_model(benchmark: Any) -> None:
     assert model.num_cascades == 15
 
 
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
 @pytest.mark.parametrize("batch", [1, 8])
-def test_numpy_ert(benchmark: Any, frame: np.ndarray, batch: int) -> None:
+def test_ert(benchmark: Any, frame: np.ndarray, batch: int, backend: str) -> None:
     asset_or_skip("dlib68")
-    lm = load_landmarker("dlib68")
+    if backend == "numba":
+        pytest.importorskip("numba", reason="numba (fs-align[fast]) is not installed")
+    lm = load_landmarker("dlib68", backend=backend)
     boxes = BOXES[:batch]
+    lm.predict(frame, boxes)  # compile (or load numba's cache) outside the timing
     out = benchmark(lm.predict, frame, boxes)
     assert out.shape == (batch, 68, 2)
 
 
-def test_numpy_ert_refine(benchmark: Any, frame: np.ndarray) -> None:
+def test_ert_refine(benchmark: Any, frame: np.ndarray) -> None:
     asset_or_skip("dlib68")
     lm = load_landmarker("dlib68")
     out = benchmark(lm.predict, frame, BOXES[:1], refine=True)

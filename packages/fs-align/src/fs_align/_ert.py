@@ -11,18 +11,25 @@ Follows dlib/image_processing/shape_predictor.h exactly:
 * a split goes left when ``I[idx1] - I[idx2] > thresh``; the leaves of the trees are added to the shape one
   after the other in float32 (the order changes the result).
 
-All faces and all trees of a cascade are evaluated at once.
+Two backends with the same output: ``"numba"`` (:mod:`fs_align._ert_kernel`, one compiled loop in dlib's order,
+used when numba is importable: ``pip install fs-align[fast]``) and ``"numpy"`` (below: all faces and all trees of a
+cascade evaluated at once, the fallback).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from fs_align._dlib_format import ShapePredictorModel
-from fs_align.errors import AssetError
+from fs_align.errors import AssetError, ConfigError
 
-__all__ = ["ErtPredictor", "similarity_params"]
+__all__ = ["ERT_BACKENDS", "ErtPredictor", "similarity_params"]
+
+ERT_BACKENDS = ("auto", "numba", "numpy")
+"""``backend`` values of :class:`ErtPredictor`: ``auto`` takes numba when it imports, else numpy."""
 
 _LEAF_CHUNK_BYTES = 512 * 1024
 """Largest block of gathered leaf rows summed at once (a batch of 8 faces sums its 500 trees in 4 chunks)."""
@@ -70,10 +77,32 @@ def _leaf_table(num_splits: int) -> npt.NDArray[np.intp]:
     return (node - num_splits).astype(np.intp)
 
 
-class ErtPredictor:
-    """Runs a parsed :class:`ShapePredictorModel` on a grey image and a batch of boxes."""
+def _load_kernel() -> Any | None:
+    """The compiled cascade, or None when numba is not installed or does not import."""
+    try:
+        from fs_align._ert_kernel import ert_cascade
+    except Exception:  # ImportError, or a numba that fails to load (e.g. built for another numpy)
+        return None
+    return ert_cascade
 
-    def __init__(self, model: ShapePredictorModel) -> None:
+
+class ErtPredictor:
+    """Runs a parsed :class:`ShapePredictorModel` on a grey image and a batch of boxes.
+
+    Args:
+        model: the parsed predictor.
+        backend: one of :data:`ERT_BACKENDS`; ``"numba"`` raises :class:`ConfigError` when numba is missing.
+    """
+
+    def __init__(self, model: ShapePredictorModel, backend: str = "auto") -> None:
+        if backend not in ERT_BACKENDS:
+            raise ConfigError(f"backend: expected one of {', '.join(ERT_BACKENDS)}, got {backend!r}")
+        self._kernel = None if backend == "numpy" else _load_kernel()
+        if backend == "numba" and self._kernel is None:
+            raise ConfigError("backend 'numba': numba is not importable (pip install fs-align[fast])")
+        self.backend = "numpy" if self._kernel is None else "numba"
+        self._requested = backend
+        self._kernel_ran = False
         c, t, s = model.split_thresh.shape
         self.model = model
         self.num_points = model.num_points
@@ -103,6 +132,15 @@ class ErtPredictor:
         a_vec = mean_c.reshape(-1) / var
         b_vec = np.stack([-mean_c[:, 1], mean_c[:, 0]], axis=1).reshape(-1) / var
         self._sim_proj = np.ascontiguousarray(np.stack([a_vec, -b_vec, b_vec, a_vec], axis=1))  # (2P, 4)
+        if self._kernel is not None:  # the compiled loop's layouts
+            self._k_a = np.ascontiguousarray(a_vec)
+            self._k_b = np.ascontiguousarray(b_vec)
+            self._k_anchor = np.ascontiguousarray(anchor, dtype=np.int64)
+            self._k_deltas = np.ascontiguousarray(model.deltas, dtype=np.float32)
+            small = np.int16 if model.num_features <= np.iinfo(np.int16).max else np.int32
+            self._k_idx12 = np.ascontiguousarray(model.split_idx, dtype=small)
+            self._k_thresh = np.ascontiguousarray(self.thresh_int.reshape(c, t, s))
+            self._k_leaves = self.leaves
 
     def __call__(self, image: npt.NDArray[np.uint8], boxes: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Predict landmarks.
@@ -118,6 +156,13 @@ class ErtPredictor:
         n = boxes.shape[0]
         h, w = image.shape[:2]
         chans = 1 if image.ndim == 2 else image.shape[2]
+        if self._kernel is not None:
+            flat_frame = np.ascontiguousarray(image).reshape(-1)
+            if self._kernel_ran:
+                return self._run_kernel(flat_frame, h, w, chans, boxes)
+            first = self._first_kernel_call(flat_frame, h, w, chans, boxes)
+            if first is not None:
+                return first
         # Only the feature pixels are read (converting a whole 1080p frame costs more than predicting a face),
         # through 1-D takes from the flat frame (the fastest gather numpy has).
         flat = np.ascontiguousarray(image).reshape(-1)
@@ -130,7 +175,9 @@ class ErtPredictor:
         for c in range(self.leaves.shape[0]):
             # similarity from the mean shape (float64, used in float32); feature = S @ delta + shape[anchor]
             lin = (shape.astype(np.float64) @ self._sim_proj).astype(np.float32).reshape(n, 2, 2)
-            feat = lin @ self.deltas[c]
+            # each product rounded to float32, as dlib computes it (matmul may fuse them: 1 box in 960 moved 12 px)
+            feat = lin[:, :, 0:1] * self.deltas[c, 0]
+            feat += lin[:, :, 1:2] * self.deltas[c, 1]
             feat += shape.take(self.anchor_xy[c], axis=1)
             pos = np.floor(feat * scale + offset)  # (N, 2, F) float64 whole pixels
             if pos.min() >= 0 and pos[:, 0].max() < w and pos[:, 1].max() < h:
@@ -160,6 +207,55 @@ class ErtPredictor:
                 inc = self.leaves[c].take(leaf[:, k : k + chunk], axis=0)  # (N, chunk, 2P)
                 inc[:, 0, :] += shape
                 shape = np.add.reduce(inc, axis=1)
+        return self._to_image(shape, boxes)
+
+    def _first_kernel_call(
+        self, flat: npt.NDArray[np.uint8], h: int, w: int, chans: int, boxes: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64] | None:
+        """The first call compiles the kernel or loads numba's disk cache; None: use the numpy path.
+
+        When that fails, in turn: compile in memory (a damaged cache file, whose index is emptied), compile
+        without the prefetch hints (an LLVM that refuses them), and last the numpy path (a numba that cannot
+        compile the kernel at all), with the same output, unless ``backend="numba"`` was asked for (then the
+        last error propagates).
+        """
+        from fs_align import _ert_kernel
+
+        attempts = [
+            lambda: self._kernel,
+            _ert_kernel.recompile_after_cache_error,
+            _ert_kernel.compile_without_prefetch,
+        ]
+        for k, attempt in enumerate(attempts):
+            try:
+                self._kernel = attempt()
+                return self._run_kernel(flat, h, w, chans, boxes)
+            except Exception:
+                if k == len(attempts) - 1 and self._requested == "numba":
+                    raise
+        self._kernel = None
+        self.backend = "numpy"
+        return None
+
+    def _run_kernel(
+        self, flat: npt.NDArray[np.uint8], h: int, w: int, chans: int, boxes: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        n = boxes.shape[0]
+        boxes = np.ascontiguousarray(boxes, dtype=np.float64)
+        shape = np.broadcast_to(self.initial.reshape(-1), (n, 2 * self.num_points)).copy()
+        feats = np.empty(self.deltas.shape[2], dtype=np.int32)
+        leaf = np.empty(self.num_trees, dtype=np.int64)
+        assert self._kernel is not None
+        self._kernel(
+            flat, h, w, chans, boxes, shape, self._k_a, self._k_b, self._k_anchor, self._k_deltas,
+            self._k_idx12, self._k_thresh, self._k_leaves, feats, leaf,
+        )  # fmt: skip
+        self._kernel_ran = True
+        return self._to_image(shape, boxes)
+
+    def _to_image(self, shape: npt.NDArray[np.float32], boxes: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Box-frame ``(N, 2P)`` float32 shapes to ``(N, P, 2)`` float64 image pixels."""
+        n = boxes.shape[0]
         box_origin = boxes[:, None, 0:2]
         box_scale = (boxes[:, 2:4] - boxes[:, 0:2])[:, None, :]
         out = box_origin + shape.reshape(n, self.num_points, 2).astype(np.float64) * box_scale

@@ -1,4 +1,4 @@
-"""68-point landmarks from a face box: dlib's ERT shape predictor in numpy, with an optional second pass.
+"""68-point landmarks from a face box: dlib's ERT shape predictor (numba or numpy), with an optional second pass.
 
 ``load_landmarker("dlib68")`` reads dlib's ``shape_predictor_68_face_landmarks.dat`` (fetched by
 :mod:`fs_align.assets`), converts it once to ``$FS_HOME/converted/dlib68-<sha>.safetensors`` (parsing the
@@ -128,7 +128,7 @@ def _check_boxes(boxes: npt.ArrayLike, width: int, height: int) -> npt.NDArray[n
 
 
 class ErtLandmarker:
-    """dlib's ERT shape predictor (68 points) running in numpy; see the module docs for the box convention.
+    """dlib's ERT shape predictor (68 points), compiled (numba) or numpy; see the module docs for the box convention.
 
     Args:
         model: the parsed predictor (:func:`load_shape_predictor`).
@@ -136,6 +136,9 @@ class ErtLandmarker:
         refine_size: side of that crop in pixels.
         refine_jitter: boxes per face in the second pass (1: only the box from the first landmarks; more:
             also slightly shifted and scaled boxes, whose results are averaged).
+        backend: ``"auto"`` (the default: the compiled numba loop when numba imports, as with
+            ``pip install fs-align[fast]``, else numpy), ``"numba"`` or ``"numpy"``; all give the same landmarks.
+            :attr:`backend` says which one runs.
 
     The second pass (``predict(..., refine=True)``, DFL/faceswap's "re-feed") cuts an upright
     ``refine_size`` crop of ``refine_face_type`` with the current landmarks and predicts there from the box
@@ -155,6 +158,7 @@ class ErtLandmarker:
         refine_face_type: FaceType | str = FaceType.WHOLE_FACE,
         refine_size: int = 256,
         refine_jitter: int = 1,
+        backend: str = "auto",
     ) -> None:
         if model.num_points != 68:
             raise AssetError(f"the shape predictor has {model.num_points} points, expected 68")
@@ -164,7 +168,12 @@ class ErtLandmarker:
         self.refine_face_type = FaceType.parse(refine_face_type)
         self.refine_size = int(refine_size)
         self.refine_jitter = int(refine_jitter)
-        self._ert = ErtPredictor(model)
+        self._ert = ErtPredictor(model, backend)
+
+    @property
+    def backend(self) -> str:
+        """``"numba"`` or ``"numpy"``: the ERT implementation in use."""
+        return self._ert.backend
 
     def predict(
         self, image_bgr: npt.NDArray[Any], boxes: npt.ArrayLike, *, refine: bool = False
@@ -287,7 +296,10 @@ def _load_cached(path: Path, sha: str) -> ShapePredictorModel | None:
             meta = fh.metadata() or {}
             if meta.get("format") != _CACHE_FORMAT or meta.get("source_sha256") != sha:
                 return None
-            arrays = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+            # Copied into numpy's own allocations, which Linux backs with huge pages where it can: the predictor
+            # reads 500 scattered rows of its 64 MB of leaves per cascade, and with 4 KB pages the TLB misses
+            # cost ~15 % of a face (the safetensors buffer is not huge-page backed).
+            arrays = {k: np.array(fh.get_tensor(k), copy=True) for k in fh.keys()}  # noqa: SIM118
         model = ShapePredictorModel(**arrays)
         model.validate(str(path))
     except Exception:  # unreadable or inconsistent cache file (safetensors raises its own types): rebuild
@@ -350,8 +362,8 @@ def load_landmarker(name: str | Path = "dlib68", **options: Any) -> ErtLandmarke
     Args:
         name: ``"dlib68"`` (the default: dlib's ERT model, iBUG 300-W data, non-commercial), ``"cnn68"``
             (face-api's CNN, MIT), or the path of a dlib 68-point shape predictor ``.dat`` file.
-        options: passed to :class:`ErtLandmarker` (``refine_face_type``, ``refine_size``, ``refine_jitter``) or
-            to :func:`load_cnn68` (``refine_passes``).
+        options: passed to :class:`ErtLandmarker` (``refine_face_type``, ``refine_size``, ``refine_jitter``,
+            ``backend``) or to :func:`load_cnn68` (``refine_passes``).
 
     Raises:
         AssetError: unknown name, fetch failure, or a corrupt file.
