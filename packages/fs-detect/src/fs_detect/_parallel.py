@@ -15,6 +15,7 @@ import contextlib
 import itertools
 import multiprocessing as mp
 import queue as queue_mod
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -93,8 +94,8 @@ def split_frames(indices: Sequence[int], parts: int) -> list[tuple[int, ...]]:
 def _analyse_run(
     decode: Decode, indices: Sequence[int], settings: ExtractSettings, progress: Progress | None, sequence: bool
 ) -> list[FrameDetections]:
-    limit_threads(settings.threads)
     analyser = FaceAnalyser(settings)
+    limit_threads(settings.threads)  # after loading: MTCNN has imported torch by now
     follower = new_follower(analyser, sequence)
     out = []
     for index, image in prefetched(decode(indices)):
@@ -140,9 +141,14 @@ def _helper_worker(
 
 
 def _preload(decode: Decode) -> list[str]:
+    """What the fork server imports once for all workers: OpenCV, fs-align, fs-detect and the decoder's module.
+
+    Not torch (seconds to import): YuNet, the landmarkers and the alignment never need it; MTCNN workers import
+    it when they load the detector.
+    """
     func = getattr(decode, "func", decode)
     module = getattr(func, "__module__", None)
-    base = ["fs_detect", "fs_align", "cv2", "torch"]
+    base = ["cv2", "fs_align", "fs_detect"]
     return [*base, module] if isinstance(module, str) and module != "__main__" else base
 
 
@@ -223,8 +229,18 @@ def _start(
     return procs, q
 
 
+def _start_all(procs: list[Any], failed: list[BaseException]) -> None:
+    try:
+        for p in procs:
+            p.start()
+    except BaseException as exc:  # raised by the extracting thread once it needs the helpers
+        failed.append(exc)
+
+
 def _stop(procs: list[Any]) -> None:
     for p in procs:
+        if p.pid is None:  # never started
+            continue
         if p.is_alive():
             p.terminate()
         p.join(timeout=5)
@@ -334,14 +350,17 @@ def _extract_shared(
     if method == "forkserver":
         ctx.set_forkserver_preload(_preload(decode))
     q: Any = ctx.Queue()
-    helper_settings = ExtractSettings(**{**settings.__dict__, "threads": settings.threads or 1})
+    settings = replace(settings, threads=settings.threads or 1)  # one core per process, this one included
     orders = [ctx.Queue() for _ in range(jobs - 1)]
     procs = [
-        ctx.Process(target=_helper_worker, args=(k, decode, helper_settings, fps, sequence, q, o), daemon=True)
+        ctx.Process(target=_helper_worker, args=(k, decode, settings, fps, sequence, q, o), daemon=True)
         for k, o in enumerate(orders)
     ]
-    for p in procs:
-        p.start()
+    # started from a thread: the first start also starts the fork server (an interpreter importing OpenCV and
+    # fs-detect: a second or so) while this process already extracts
+    failed: list[BaseException] = []
+    starter = threading.Thread(target=_start_all, args=(procs, failed), name="fs-start-helpers", daemon=True)
+    starter.start()
     pending: list[collections.deque[FrameResult]] = [collections.deque() for _ in procs]
     ready: set[int] = set()
     finished: set[int] = set()
@@ -383,6 +402,9 @@ def _extract_shared(
             close = getattr(own, "close", None)
             if close is not None:
                 close()  # stops this process's decoder at the end of its part
+        starter.join()
+        if failed:
+            raise DetectError(f"could not start the extraction workers: {failed[0]}") from failed[0]
         if not handed:
             for o in orders:
                 o.put(())
@@ -397,6 +419,7 @@ def _extract_shared(
                     break
                 take(_next_message(procs, q, finished))
     finally:
+        starter.join()
         _stop(procs)
 
 

@@ -24,12 +24,12 @@ import numpy as np
 import numpy.typing as npt
 
 import fs_detect
-from fs_align import as_bgr_uint8
+from fs_cli._decode import decode_source
 from fs_cli.errors import CliError
 from fs_cli.pipeline._progress import Progress, null_progress
 from fs_cli.pipeline._sources import IMAGE_SUFFIXES, Source, SourceKind, find_sources
 from fs_faceset import Face, Faceset, FacesetWriter, SourceInfo
-from fs_merge import FrameReader  # at import time: worker processes preload this module, decoder included
+from fs_merge import FrameReader
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -85,48 +85,6 @@ class ExtractSummary:
     @property
     def frames(self) -> int:
         return sum(s.frames_processed for s in self.sources)
-
-
-def _read_image(path: str) -> U8 | None:
-    data = np.fromfile(path, dtype=np.uint8)
-    # any depth and colour (16-bit, grey, CMYK), turned upright by its EXIF orientation (UNCHANGED ignores it)
-    img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if data.size else None
-    return None if img is None else as_bgr_uint8(img, path)
-
-
-def decode_source(
-    kind: str, path: str, files: Sequence[str], indices: Sequence[int]
-) -> Iterator[tuple[int, U8 | None]]:
-    """``(index, BGR uint8 frame or None)`` for the sorted ``indices`` of a source, in order.
-
-    For stills ``index`` is the position in ``files`` (``None``: an unreadable image); videos and frames folders
-    are read by :class:`fs_merge.FrameReader`, numbered as it numbers them. Module-level so that worker processes
-    can unpickle it (``functools.partial(decode_source, kind, path, files)`` is a ``fs_detect.Decode``).
-
-    Raises:
-        CliError: the video yields none of the frames asked for (the decoder's first complaint).
-    """
-    if kind == SourceKind.STILLS.value:
-        for i in indices:
-            yield i, _read_image(files[i])
-        return
-    wanted, last = set(indices), max(indices, default=-1)
-    reader = FrameReader(path)
-    frames = iter(reader)
-    got = 0
-    try:
-        for frame in frames:
-            if frame.index > last:
-                break
-            if frame.index in wanted:
-                got += 1
-                yield frame.index, frame.image
-    finally:
-        close = getattr(frames, "close", None)
-        if close is not None:
-            close()
-    if not got and wanted and reader.problems:
-        raise CliError(f"{path}: {reader.problems[0]}")
 
 
 def face_record(face: fs_detect.ExtractedFace, source: str, frame_index: int, tags: tuple[str, ...] = ()) -> Face:
