@@ -145,6 +145,8 @@ def decode_cap12_slowly_without_torch(indices: Sequence[int]) -> Iterator[tuple[
 def test_helpers_take_the_frames_left_once_ready(settings: fs_detect.ExtractSettings) -> None:
     frames, chunks = 40, []
     decode = decode_cap12_slowly_without_torch
+    fs_detect.start_workers(decode)  # optional, early, idempotent
+    fs_detect.start_workers(decode)
     got = list(fs_detect.extract_parallel(decode, range(frames), settings, jobs=2, progress=chunks.append))
     assert [r.index for r in got] == list(range(frames))
     assert all(len(r.faces) == 1 for r in got) and {r.faces[0].track_id for r in got} == {0}  # one track

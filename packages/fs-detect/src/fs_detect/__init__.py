@@ -51,7 +51,15 @@ from fs_detect._follow import (
     frame_signature,
 )
 from fs_detect._nms import batched_nms
-from fs_detect._parallel import Decode, analyse_frames, extract_parallel, plan_frames, select_frames, split_frames
+from fs_detect._parallel import (
+    Decode,
+    analyse_frames,
+    extract_parallel,
+    plan_frames,
+    select_frames,
+    split_frames,
+    start_workers,
+)
 from fs_detect._track import FaceTracker, TrackedFace
 from fs_detect._types import Detection, DetectorConfig, DetectorName, box_iou
 from fs_detect.errors import DetectConfigError, DetectError
@@ -106,6 +114,7 @@ __all__ = [
     "prefetched",
     "select_frames",
     "split_frames",
+    "start_workers",
 ]
 
 

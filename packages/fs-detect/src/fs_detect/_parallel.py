@@ -39,7 +39,15 @@ from fs_detect._extract import (
 from fs_detect._types import box_iou
 from fs_detect.errors import DetectConfigError, DetectError
 
-__all__ = ["Decode", "analyse_frames", "extract_parallel", "plan_frames", "select_frames", "split_frames"]
+__all__ = [
+    "Decode",
+    "analyse_frames",
+    "extract_parallel",
+    "plan_frames",
+    "select_frames",
+    "split_frames",
+    "start_workers",
+]
 
 Decode = Callable[[Sequence[int]], Iterable[tuple[int, "npt.NDArray[np.uint8] | None"]]]
 """``decode(indices)`` yields ``(index, H x W x 3 BGR uint8 image or None)`` for the sorted frame indices asked for,
@@ -152,6 +160,29 @@ def _preload(decode: Decode) -> list[str]:
     return [*base, module] if isinstance(module, str) and module != "__main__" else base
 
 
+def _context(decode: Decode) -> Any:
+    """The multiprocessing context of the workers: a fork server preloading :func:`_preload`, or spawn."""
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx: Any = mp.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(_preload(decode))
+    return ctx
+
+
+def start_workers(decode: Decode) -> None:
+    """Start, now and in the background, the fork server that :func:`extract_parallel`'s helpers come from.
+
+    Optional: call it as early as possible (e.g. before probing a video) with the ``decode`` you will pass, and
+    the server's imports (OpenCV, fs-align, fs-detect, ``decode``'s module: about half a second) overlap that work
+    instead of the first extraction's start. Does nothing where there is no fork server (spawn) or when it runs.
+    """
+    if _context(decode).get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+
+
 def _collect(procs: list[Any], q: Any, runs: int, progress: Progress | None) -> dict[int, list[FrameDetections]]:
     results: dict[int, list[FrameDetections]] = {}
     while len(results) < runs:
@@ -218,10 +249,7 @@ def plan_frames(
 def _start(
     target: Callable[..., None], runs: list[tuple[int, ...]], decode: Decode, args: tuple[Any, ...]
 ) -> tuple[list[Any], Any]:
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    ctx: Any = mp.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload(_preload(decode))
+    ctx = _context(decode)
     q: Any = ctx.Queue()
     procs = [ctx.Process(target=target, args=(k, decode, run, *args, q), daemon=True) for k, run in enumerate(runs)]
     for p in procs:
@@ -345,10 +373,7 @@ def _extract_shared(
 ) -> Iterator[FrameResult]:
     """This process extracts from the first frame on while ``jobs - 1`` helpers start; once all are ready the
     frames left are split: this process keeps the first part, each helper takes one of the others."""
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    ctx: Any = mp.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload(_preload(decode))
+    ctx = _context(decode)
     q: Any = ctx.Queue()
     settings = replace(settings, threads=settings.threads or 1)  # one core per process, this one included
     orders = [ctx.Queue() for _ in range(jobs - 1)]

@@ -233,6 +233,8 @@ def extract_to_faceset(
     append = append or resume
     _check_out(out, append)
     sources, skipped = find_sources(Path(source))
+    if jobs > 1 and sources:  # the helpers' fork server imports while the sources are probed
+        fs_detect.start_workers(_decoder(sources[0]))
     summary = ExtractSummary(out, skipped=list(skipped))
     created = not out.exists()
     sink = _Sink(out, settings, image_codec, append, max(1, commit_every))
@@ -277,6 +279,11 @@ def _selected(source: Source, total: int, done: dict[str, SourceInfo], **plan: A
     return fs_detect.select_frames(total, skip=skip, **plan)
 
 
+def _decoder(source: Source) -> fs_detect.Decode:
+    """The source's ``fs_detect.Decode``: :func:`decode_source` bound to it (picklable, for worker processes)."""
+    return functools.partial(decode_source, source.kind.value, str(source.path), tuple(str(f) for f in source.files))
+
+
 def source_frames(
     source: Source,
     indices: Sequence[int],
@@ -289,11 +296,9 @@ def source_frames(
 
     For ``STILLS`` an index is a position in ``source.files`` (each image alone: no tracking or smoothing).
     """
-    files = tuple(str(f) for f in source.files)
-    decode = functools.partial(decode_source, source.kind.value, str(source.path), files)
     stills = source.kind is SourceKind.STILLS
     yield from fs_detect.extract_parallel(
-        decode, indices, settings, jobs=jobs, fps=source.fps, sequence=not stills, progress=progress
+        _decoder(source), indices, settings, jobs=jobs, fps=source.fps, sequence=not stills, progress=progress
     )
 
 
@@ -312,6 +317,8 @@ def extract_frames(
     ``frames_folder``: a folder is the frames of one video even without ``video.json`` (e.g. a merge's dst).
     """
     sources, _ = find_sources(Path(source), frames_folder=frames_folder)
+    if jobs > 1 and sources:  # the helpers' fork server imports while the sources are probed
+        fs_detect.start_workers(_decoder(sources[0]))
     for src in sources:
         indices = fs_detect.select_frames(_frame_count(src), every=every, max_frames=max_frames)
         with (progress or null_progress)(f"find faces in {src.name}", len(indices)) as advance:
