@@ -375,10 +375,11 @@ def _extract_shared(
     frames left are split: this process keeps the first part, each helper takes one of the others."""
     ctx = _context(decode)
     q: Any = ctx.Queue()
-    settings = replace(settings, threads=settings.threads or 1)  # one core per process, this one included
+    # one OpenCV thread per helper; this process keeps the caller's setting (the thread count is process-wide)
+    helper_settings = replace(settings, threads=settings.threads or 1)
     orders = [ctx.Queue() for _ in range(jobs - 1)]
     procs = [
-        ctx.Process(target=_helper_worker, args=(k, decode, settings, fps, sequence, q, o), daemon=True)
+        ctx.Process(target=_helper_worker, args=(k, decode, helper_settings, fps, sequence, q, o), daemon=True)
         for k, o in enumerate(orders)
     ]
     # started from a thread: the first start also starts the fork server (an interpreter importing OpenCV and
