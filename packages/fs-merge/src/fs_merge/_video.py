@@ -178,10 +178,14 @@ class FrameReader:
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(self.path), "-map", "0:v:0", "-frames:v", "1"]
         try:
             report = subprocess.run(
-                [*cmd, "-vf", "showinfo", "-f", "null", "-"], capture_output=True, text=True, errors="replace"
+                [*cmd, "-vf", "showinfo", "-f", "null", "-"],
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=60,
             ).stderr
-        except OSError:
-            return []
+        except (OSError, subprocess.TimeoutExpired):
+            return []  # read from the start instead
         rates, rate, first = _RATES_RE.search(report), _RATE_RE.search(report), _PTS_RE.search(report)
         if rates is None or rate is None or first is None or int(rate.group(1)) <= 0 or int(rate.group(2)) <= 0:
             return []
