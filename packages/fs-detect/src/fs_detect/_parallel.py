@@ -328,7 +328,8 @@ def extract_parallel(
     """:class:`Extractor` over the frames ``indices`` of one source, in ``jobs`` processes.
 
     With ``jobs > 1`` this process starts extracting from the first frame at once while ``jobs - 1`` helper
-    processes start (a fork server importing torch and OpenCV, then the models: seconds). When all helpers are
+    processes start (a fork server importing OpenCV and fs-detect, not torch, then the models: about half a second
+    on a quiet machine; :func:`start_workers` starts the server earlier). When all helpers are
     ready, the frames still to do are cut into ``jobs`` contiguous runs: this process keeps the first, each helper
     decodes and extracts one of the others whole (follow, landmarks, track, smooth, align) and sends its results
     back as they are ready. So the start-up costs no time on short clips and the work is split evenly on long

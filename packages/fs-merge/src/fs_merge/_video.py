@@ -17,11 +17,6 @@ from typing import IO, Any, cast
 
 import cv2
 import numpy as np
-
-try:
-    import fcntl
-except ImportError:  # Windows: pipes keep their size
-    fcntl = None  # type: ignore[assignment]
 import numpy.typing as npt
 
 from fs_align import ShapeError, as_bgr_uint8
@@ -29,6 +24,11 @@ from fs_merge._checks import check_color_image
 from fs_merge._ffmpeg import VideoInfo, ffmpeg_exe, probe_video
 from fs_merge._label import LABEL_KEY, LABEL_TEXT, draw_label
 from fs_merge.errors import MergeError
+
+try:
+    import fcntl
+except ImportError:  # Windows: pipes keep their size
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["IMAGE_SUFFIXES", "Frame", "FrameReader", "VideoWriter"]
 
