@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import sys
 import time
 from collections.abc import Iterator, Sequence
 
@@ -126,9 +128,26 @@ def decode_cap12_slowly(indices: Sequence[int]) -> Iterator[tuple[int, npt.NDArr
         yield item
 
 
+def decode_cap12_slowly_without_torch(indices: Sequence[int]) -> Iterator[tuple[int, npt.NDArray[np.uint8] | None]]:
+    """:func:`decode_cap12_slowly`, failing in a worker process that has torch loaded (YuNet, the landmarks and
+    the alignment never need it, and importing it costs a worker seconds): checked after the worker loaded its
+    models (before the first frame) and after its last frame."""
+
+    def check() -> None:
+        if multiprocessing.parent_process() is not None and "torch" in sys.modules:
+            raise RuntimeError("an extraction worker imported torch")
+
+    check()
+    yield from decode_cap12_slowly(indices)
+    check()
+
+
 def test_helpers_take_the_frames_left_once_ready(settings: fs_detect.ExtractSettings) -> None:
     frames, chunks = 40, []
-    got = list(fs_detect.extract_parallel(decode_cap12_slowly, range(frames), settings, jobs=2, progress=chunks.append))
+    decode = decode_cap12_slowly_without_torch
+    fs_detect.start_workers(decode)  # optional, early, idempotent
+    fs_detect.start_workers(decode)
+    got = list(fs_detect.extract_parallel(decode, range(frames), settings, jobs=2, progress=chunks.append))
     assert [r.index for r in got] == list(range(frames))
     assert all(len(r.faces) == 1 for r in got) and {r.faces[0].track_id for r in got} == {0}  # one track
     assert sum(chunks) == frames and max(chunks) > 1  # this process reports frames one by one, the helper in chunks

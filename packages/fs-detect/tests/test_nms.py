@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fs_detect import batched_nms, box_iou
+from fs_detect._nms import nms_numpy
 
 
 def _reference(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, thr: float) -> list[int]:
@@ -34,6 +35,18 @@ def test_matches_greedy_reference(seed: int, n: int, n_groups: int, thr: float) 
     groups = rng.integers(0, n_groups, n)
     got = batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(groups), thr).tolist()
     assert got == _reference(boxes, scores, groups, thr)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.integers(0, 60), st.floats(0.1, 0.9))
+def test_numpy_nms_matches_torch_for_one_group(seed: int, n: int, thr: float) -> None:
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 50, (n, 2))
+    wh = rng.uniform(5, 30, (n, 2))
+    boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+    scores = rng.integers(0, max(n // 2, 1), n).astype(np.float32)  # ties too: the stable order decides
+    want = batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.zeros(n, dtype=torch.long), thr)
+    assert nms_numpy(boxes, scores, thr) == want.tolist()
 
 
 def test_empty_and_min_mode() -> None:

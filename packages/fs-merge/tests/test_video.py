@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
 
 import cv2
@@ -93,6 +94,34 @@ def test_image_folder_with_a_corrupt_frame(tmp_path) -> None:
     assert res.frames_written == 6 and len(res.problems) == 1 and "3.png" in res.problems[0]
     assert seen[0][0] == 3
     assert probe_video(out, count_frames=True).num_frames == 6
+
+
+def _testsrc(path, *inputs: str, gop: int = 7) -> None:
+    """An H.264 test clip (96x64, 10 fps, 3 s, B-frames, a keyframe every ``gop`` frames) from lavfi inputs."""
+    cmd = [fs_merge.ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", *inputs]
+    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-g", str(gop), "-bf", "2", "-pix_fmt", "yuv420p", str(path)]
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+def test_reading_from_a_start_frame_equals_reading_all(clip_with_audio, tmp_path) -> None:
+    """``frames(start)`` yields exactly frames start, start+1, ... of a full read: seeking to the keyframe before
+    (constant frame rate, video at the container's start) or, when a seek cannot be exact (here a video that
+    starts 0.37 s after its audio: ffmpeg pads the full read's start with repeats), reading from the start."""
+    clip, late, ntsc = tmp_path / "gop7.mp4", tmp_path / "late.mp4", tmp_path / "ntsc.mkv"
+    src = ["-f", "lavfi", "-i", "testsrc2=size=96x64:rate=10:duration=3"]
+    _testsrc(clip, *src)
+    _testsrc(late, "-f", "lavfi", "-i", "sine=duration=3.5", "-itsoffset", "0.37", *src, "-map", "1:v", "-map", "0:a")
+    _testsrc(ntsc, "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=30000/1001:duration=3", gop=12)  # ms timestamps
+    cases = [(clip, [1, 6, 7, 8, 15, 28, 29]), (late, [1, 5, 20]), (clip_with_audio, [1, 37, 74]), (ntsc, [1, 40])]
+    for path, starts in cases:
+        full = [f.image for f in FrameReader(path)]
+        for start in starts:
+            got = list(FrameReader(path, decode_threads=1).frames(start))
+            assert [f.index for f in got] == list(range(start, len(full))), (path.name, start)
+            assert all(np.array_equal(f.image, full[f.index]) for f in got), (path.name, start)
+            assert got[0].time_s == pytest.approx(start / FrameReader(path).fps)
+    assert FrameReader(clip)._seek(8) and FrameReader(ntsc)._seek(8) and not FrameReader(late)._seek(8)  # both ways
+    assert list(FrameReader(clip).frames(len(full) + 5)) == []  # past the end: nothing
 
 
 def test_corrupt_video_is_reported_not_fatal(clip_with_audio, tmp_path) -> None:

@@ -16,8 +16,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from fs_detect._base import Detector
 from fs_detect._embed import (
@@ -52,10 +51,21 @@ from fs_detect._follow import (
     frame_signature,
 )
 from fs_detect._nms import batched_nms
-from fs_detect._parallel import Decode, analyse_frames, extract_parallel, plan_frames, select_frames, split_frames
+from fs_detect._parallel import (
+    Decode,
+    analyse_frames,
+    extract_parallel,
+    plan_frames,
+    select_frames,
+    split_frames,
+    start_workers,
+)
 from fs_detect._track import FaceTracker, TrackedFace
 from fs_detect._types import Detection, DetectorConfig, DetectorName, box_iou
 from fs_detect.errors import DetectConfigError, DetectError
+
+if TYPE_CHECKING:  # torch is imported only where it runs (MTCNN, default_device): YuNet workers never load it
+    import torch
 
 __version__ = "0.1.0"
 
@@ -104,11 +114,14 @@ __all__ = [
     "prefetched",
     "select_frames",
     "split_frames",
+    "start_workers",
 ]
 
 
 def default_device() -> torch.device:
     """CUDA when available, else Apple MPS when available, else the CPU."""
+    import torch
+
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
@@ -141,14 +154,17 @@ def load_detector(
         AssetError: a weights file is missing and cannot be fetched (the message has the fetch command).
     """
     from fs_align.assets import ensure_asset
-    from fs_detect._mtcnn import MTCNNDetector
     from fs_detect._yunet import YuNetDetector
 
     which = DetectorName.parse(name)
     cfg = config if config is not None else DetectorConfig()
     if which is DetectorName.YUNET:
-        if device is not None and torch.device(device).type != "cpu":
+        if device is not None and str(device).split(":", 1)[0] != "cpu":
             raise DetectError(f"device: yunet runs in OpenCV on the CPU, got {device!r}; use 'mtcnn' on a GPU")
         return YuNetDetector(ensure_asset("yunet", home, download=download), cfg)
+    import torch
+
+    from fs_detect._mtcnn import MTCNNDetector
+
     dev = torch.device(device) if device is not None else default_device()
     return MTCNNDetector(cfg, dev, home, download=download)

@@ -5,16 +5,18 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from fs_align import ShapeError, as_bgr_uint8
-from fs_detect._nms import batched_nms
+from fs_detect._nms import nms_numpy
 from fs_detect._types import Detection, DetectorConfig, DetectorName
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["Detector", "RawDetections"]
 
@@ -88,6 +90,8 @@ class Detector(abc.ABC):
     @property
     def device(self) -> torch.device:
         """Where the network runs."""
+        import torch
+
         return torch.device("cpu")
 
     @abc.abstractmethod
@@ -188,11 +192,6 @@ class Detector(abc.ABC):
             if not np.any(keep):
                 continue
             boxes, scores, pts = boxes[keep], raw.scores[keep], raw.landmarks[keep] * inv
-            idx = batched_nms(
-                torch.from_numpy(boxes),
-                torch.from_numpy(scores),
-                torch.zeros(len(scores), dtype=torch.long),
-                cfg.nms_iou,
-            ).numpy()
+            idx = nms_numpy(boxes, scores, cfg.nms_iou)  # numpy: a CPU detector never imports torch
             out[i] = [Detection(boxes[j], float(scores[j]), pts[j]) for j in idx]
         return out

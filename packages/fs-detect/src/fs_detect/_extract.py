@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import queue
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -355,9 +356,8 @@ class Extractor:
 
     def __init__(self, settings: ExtractSettings | None = None, *, fps: float = 25.0, sequence: bool = True) -> None:
         self.settings = settings if settings is not None else ExtractSettings()
-        if self.settings.threads > 0:
-            limit_threads(self.settings.threads)
         self.analyser = FaceAnalyser(self.settings)
+        limit_threads(self.settings.threads)  # after loading: MTCNN has imported torch by now
         self.follower = new_follower(self.analyser, sequence)
         self.planner = FacePlanner(self.settings, fps=fps, sequence=sequence)
 
@@ -443,10 +443,14 @@ def prefetched(items: Iterable[T], depth: int = 8) -> Iterator[T]:
 
 
 def limit_threads(threads: int) -> None:
-    """Cap OpenCV's and torch's thread pools of this process (``threads > 0``)."""
+    """Cap OpenCV's thread pool of this process, and torch's when torch is loaded (``threads > 0``).
+
+    torch is not imported for this: a YuNet extraction never loads it (call again after loading MTCNN).
+    """
     if threads > 0:
         import cv2
-        import torch
 
         cv2.setNumThreads(threads)
-        torch.set_num_threads(threads)
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.set_num_threads(threads)

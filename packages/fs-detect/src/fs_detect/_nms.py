@@ -9,17 +9,23 @@ greedy answer), so the loop stops at the greedy result, usually after a handful 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
+import numpy as np
+import numpy.typing as npt
 
-__all__ = ["batched_nms"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["batched_nms", "nms_numpy"]
 
 _MAX_CELLS = 1 << 24
 
 
 def _pairwise(boxes: torch.Tensor, mode: str) -> torch.Tensor:
     """Overlap of every pair in ``(G, K, 4)`` xyxy boxes: IoU (``union``) or intersection / smaller area."""
+    import torch
+
     x1, y1, x2, y2 = boxes.unbind(-1)
     area = (x2 - x1).clamp(min=0) * (y2 - y1).clamp(min=0)
     iw = (torch.minimum(x2[:, :, None], x2[:, None, :]) - torch.maximum(x1[:, :, None], x1[:, None, :])).clamp(min=0)
@@ -51,6 +57,8 @@ def batched_nms(
     Returns:
         ``(M,)`` int64 indices into ``boxes``, ordered by group, then by descending score.
     """
+    import torch
+
     n = boxes.shape[0]
     if n == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
@@ -84,3 +92,26 @@ def batched_nms(
             keep = new
         kept.append(idx[keep[gi, ri]])
     return torch.cat(kept)
+
+
+def nms_numpy(boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32], iou_threshold: float) -> list[int]:
+    """Greedy IoU NMS of one group in numpy (no torch import): :func:`batched_nms`'s answer for a single group.
+
+    The same float32 arithmetic and rule: boxes in descending score order (stable), each kept unless a kept,
+    higher-scoring box overlaps it by more than ``iou_threshold``. Returns indices into ``boxes``, best first.
+    """
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
+    area = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    kept: list[int] = []
+    for i in order.tolist():
+        if kept:
+            k = np.asarray(kept)
+            iw = np.clip(np.minimum(b[k, 2], b[i, 2]) - np.maximum(b[k, 0], b[i, 0]), 0, None)
+            ih = np.clip(np.minimum(b[k, 3], b[i, 3]) - np.maximum(b[k, 1], b[i, 1]), 0, None)
+            inter = iw * ih
+            iou = inter / np.maximum(area[k] + area[i] - inter, np.float32(1e-9))
+            if np.any(iou > iou_threshold):
+                continue
+        kept.append(int(i))
+    return kept

@@ -15,6 +15,7 @@ import contextlib
 import itertools
 import multiprocessing as mp
 import queue as queue_mod
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -38,7 +39,15 @@ from fs_detect._extract import (
 from fs_detect._types import box_iou
 from fs_detect.errors import DetectConfigError, DetectError
 
-__all__ = ["Decode", "analyse_frames", "extract_parallel", "plan_frames", "select_frames", "split_frames"]
+__all__ = [
+    "Decode",
+    "analyse_frames",
+    "extract_parallel",
+    "plan_frames",
+    "select_frames",
+    "split_frames",
+    "start_workers",
+]
 
 Decode = Callable[[Sequence[int]], Iterable[tuple[int, "npt.NDArray[np.uint8] | None"]]]
 """``decode(indices)`` yields ``(index, H x W x 3 BGR uint8 image or None)`` for the sorted frame indices asked for,
@@ -93,8 +102,8 @@ def split_frames(indices: Sequence[int], parts: int) -> list[tuple[int, ...]]:
 def _analyse_run(
     decode: Decode, indices: Sequence[int], settings: ExtractSettings, progress: Progress | None, sequence: bool
 ) -> list[FrameDetections]:
-    limit_threads(settings.threads)
     analyser = FaceAnalyser(settings)
+    limit_threads(settings.threads)  # after loading: MTCNN has imported torch by now
     follower = new_follower(analyser, sequence)
     out = []
     for index, image in prefetched(decode(indices)):
@@ -140,10 +149,38 @@ def _helper_worker(
 
 
 def _preload(decode: Decode) -> list[str]:
+    """What the fork server imports once for all workers: OpenCV, fs-align, fs-detect and the decoder's module.
+
+    Not torch (seconds to import): YuNet, the landmarkers and the alignment never need it; MTCNN workers import
+    it when they load the detector.
+    """
     func = getattr(decode, "func", decode)
     module = getattr(func, "__module__", None)
-    base = ["fs_detect", "fs_align", "cv2", "torch"]
+    base = ["cv2", "fs_align", "fs_detect"]
     return [*base, module] if isinstance(module, str) and module != "__main__" else base
+
+
+def _context(decode: Decode) -> Any:
+    """The multiprocessing context of the workers: a fork server preloading :func:`_preload`, or spawn."""
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx: Any = mp.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(_preload(decode))
+    return ctx
+
+
+def start_workers(decode: Decode) -> None:
+    """Start, now and in the background, the fork server that :func:`extract_parallel`'s helpers come from.
+
+    Optional: call it as early as possible (e.g. before probing a video) with the ``decode`` you will pass, and
+    the server's imports (OpenCV, fs-align, fs-detect, ``decode``'s module: about half a second) overlap that work
+    instead of the first extraction's start. Does nothing where there is no fork server (spawn) or when it runs.
+    """
+    if _context(decode).get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
 
 
 def _collect(procs: list[Any], q: Any, runs: int, progress: Progress | None) -> dict[int, list[FrameDetections]]:
@@ -212,10 +249,7 @@ def plan_frames(
 def _start(
     target: Callable[..., None], runs: list[tuple[int, ...]], decode: Decode, args: tuple[Any, ...]
 ) -> tuple[list[Any], Any]:
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    ctx: Any = mp.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload(_preload(decode))
+    ctx = _context(decode)
     q: Any = ctx.Queue()
     procs = [ctx.Process(target=target, args=(k, decode, run, *args, q), daemon=True) for k, run in enumerate(runs)]
     for p in procs:
@@ -223,8 +257,18 @@ def _start(
     return procs, q
 
 
+def _start_all(procs: list[Any], failed: list[BaseException]) -> None:
+    try:
+        for p in procs:
+            p.start()
+    except BaseException as exc:  # raised by the extracting thread once it needs the helpers
+        failed.append(exc)
+
+
 def _stop(procs: list[Any]) -> None:
     for p in procs:
+        if p.pid is None:  # never started
+            continue
         if p.is_alive():
             p.terminate()
         p.join(timeout=5)
@@ -284,7 +328,8 @@ def extract_parallel(
     """:class:`Extractor` over the frames ``indices`` of one source, in ``jobs`` processes.
 
     With ``jobs > 1`` this process starts extracting from the first frame at once while ``jobs - 1`` helper
-    processes start (a fork server importing torch and OpenCV, then the models: seconds). When all helpers are
+    processes start (a fork server importing OpenCV and fs-detect, not torch, then the models: about half a second
+    on a quiet machine; :func:`start_workers` starts the server earlier). When all helpers are
     ready, the frames still to do are cut into ``jobs`` contiguous runs: this process keeps the first, each helper
     decodes and extracts one of the others whole (follow, landmarks, track, smooth, align) and sends its results
     back as they are ready. So the start-up costs no time on short clips and the work is split evenly on long
@@ -329,19 +374,20 @@ def _extract_shared(
 ) -> Iterator[FrameResult]:
     """This process extracts from the first frame on while ``jobs - 1`` helpers start; once all are ready the
     frames left are split: this process keeps the first part, each helper takes one of the others."""
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    ctx: Any = mp.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload(_preload(decode))
+    ctx = _context(decode)
     q: Any = ctx.Queue()
-    helper_settings = ExtractSettings(**{**settings.__dict__, "threads": settings.threads or 1})
+    # one OpenCV thread per helper; this process keeps the caller's setting (the thread count is process-wide)
+    helper_settings = replace(settings, threads=settings.threads or 1)
     orders = [ctx.Queue() for _ in range(jobs - 1)]
     procs = [
         ctx.Process(target=_helper_worker, args=(k, decode, helper_settings, fps, sequence, q, o), daemon=True)
         for k, o in enumerate(orders)
     ]
-    for p in procs:
-        p.start()
+    # started from a thread: the first start also starts the fork server (an interpreter importing OpenCV and
+    # fs-detect: a second or so) while this process already extracts
+    failed: list[BaseException] = []
+    starter = threading.Thread(target=_start_all, args=(procs, failed), name="fs-start-helpers", daemon=True)
+    starter.start()
     pending: list[collections.deque[FrameResult]] = [collections.deque() for _ in procs]
     ready: set[int] = set()
     finished: set[int] = set()
@@ -383,6 +429,9 @@ def _extract_shared(
             close = getattr(own, "close", None)
             if close is not None:
                 close()  # stops this process's decoder at the end of its part
+        starter.join()
+        if failed:
+            raise DetectError(f"could not start the extraction workers: {failed[0]}") from failed[0]
         if not handed:
             for o in orders:
                 o.put(())
@@ -397,6 +446,7 @@ def _extract_shared(
                     break
                 take(_next_message(procs, q, finished))
     finally:
+        starter.join()
         _stop(procs)
 
 

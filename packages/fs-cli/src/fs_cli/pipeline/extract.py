@@ -24,12 +24,12 @@ import numpy as np
 import numpy.typing as npt
 
 import fs_detect
-from fs_align import as_bgr_uint8
+from fs_cli._decode import decode_source
 from fs_cli.errors import CliError
 from fs_cli.pipeline._progress import Progress, null_progress
 from fs_cli.pipeline._sources import IMAGE_SUFFIXES, Source, SourceKind, find_sources
 from fs_faceset import Face, Faceset, FacesetWriter, SourceInfo
-from fs_merge import FrameReader  # at import time: worker processes preload this module, decoder included
+from fs_merge import FrameReader
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -85,48 +85,6 @@ class ExtractSummary:
     @property
     def frames(self) -> int:
         return sum(s.frames_processed for s in self.sources)
-
-
-def _read_image(path: str) -> U8 | None:
-    data = np.fromfile(path, dtype=np.uint8)
-    # any depth and colour (16-bit, grey, CMYK), turned upright by its EXIF orientation (UNCHANGED ignores it)
-    img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if data.size else None
-    return None if img is None else as_bgr_uint8(img, path)
-
-
-def decode_source(
-    kind: str, path: str, files: Sequence[str], indices: Sequence[int]
-) -> Iterator[tuple[int, U8 | None]]:
-    """``(index, BGR uint8 frame or None)`` for the sorted ``indices`` of a source, in order.
-
-    For stills ``index`` is the position in ``files`` (``None``: an unreadable image); videos and frames folders
-    are read by :class:`fs_merge.FrameReader`, numbered as it numbers them. Module-level so that worker processes
-    can unpickle it (``functools.partial(decode_source, kind, path, files)`` is a ``fs_detect.Decode``).
-
-    Raises:
-        CliError: the video yields none of the frames asked for (the decoder's first complaint).
-    """
-    if kind == SourceKind.STILLS.value:
-        for i in indices:
-            yield i, _read_image(files[i])
-        return
-    wanted, last = set(indices), max(indices, default=-1)
-    reader = FrameReader(path)
-    frames = iter(reader)
-    got = 0
-    try:
-        for frame in frames:
-            if frame.index > last:
-                break
-            if frame.index in wanted:
-                got += 1
-                yield frame.index, frame.image
-    finally:
-        close = getattr(frames, "close", None)
-        if close is not None:
-            close()
-    if not got and wanted and reader.problems:
-        raise CliError(f"{path}: {reader.problems[0]}")
 
 
 def face_record(face: fs_detect.ExtractedFace, source: str, frame_index: int, tags: tuple[str, ...] = ()) -> Face:
@@ -275,6 +233,8 @@ def extract_to_faceset(
     append = append or resume
     _check_out(out, append)
     sources, skipped = find_sources(Path(source))
+    if jobs > 1 and sources:  # the helpers' fork server imports while the sources are probed
+        fs_detect.start_workers(_decoder(sources[0]))
     summary = ExtractSummary(out, skipped=list(skipped))
     created = not out.exists()
     sink = _Sink(out, settings, image_codec, append, max(1, commit_every))
@@ -319,6 +279,11 @@ def _selected(source: Source, total: int, done: dict[str, SourceInfo], **plan: A
     return fs_detect.select_frames(total, skip=skip, **plan)
 
 
+def _decoder(source: Source) -> fs_detect.Decode:
+    """The source's ``fs_detect.Decode``: :func:`decode_source` bound to it (picklable, for worker processes)."""
+    return functools.partial(decode_source, source.kind.value, str(source.path), tuple(str(f) for f in source.files))
+
+
 def source_frames(
     source: Source,
     indices: Sequence[int],
@@ -331,11 +296,9 @@ def source_frames(
 
     For ``STILLS`` an index is a position in ``source.files`` (each image alone: no tracking or smoothing).
     """
-    files = tuple(str(f) for f in source.files)
-    decode = functools.partial(decode_source, source.kind.value, str(source.path), files)
     stills = source.kind is SourceKind.STILLS
     yield from fs_detect.extract_parallel(
-        decode, indices, settings, jobs=jobs, fps=source.fps, sequence=not stills, progress=progress
+        _decoder(source), indices, settings, jobs=jobs, fps=source.fps, sequence=not stills, progress=progress
     )
 
 
@@ -354,6 +317,8 @@ def extract_frames(
     ``frames_folder``: a folder is the frames of one video even without ``video.json`` (e.g. a merge's dst).
     """
     sources, _ = find_sources(Path(source), frames_folder=frames_folder)
+    if jobs > 1 and sources:  # the helpers' fork server imports while the sources are probed
+        fs_detect.start_workers(_decoder(sources[0]))
     for src in sources:
         indices = fs_detect.select_frames(_frame_count(src), every=every, max_frames=max_frames)
         with (progress or null_progress)(f"find faces in {src.name}", len(indices)) as advance:
