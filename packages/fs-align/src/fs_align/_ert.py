@@ -26,7 +26,7 @@ import numpy.typing as npt
 from fs_align._dlib_format import ShapePredictorModel
 from fs_align.errors import AssetError, ConfigError
 
-__all__ = ["ERT_BACKENDS", "ErtPredictor", "similarity_params"]
+__all__ = ["ERT_BACKENDS", "ErtPredictor", "similarity_params", "warm_up"]
 
 ERT_BACKENDS = ("auto", "numba", "numpy")
 """``backend`` values of :class:`ErtPredictor`: ``auto`` takes numba when it imports, else numpy."""
@@ -84,6 +84,26 @@ def _load_kernel() -> Any | None:
     except Exception:  # ImportError, or a numba that fails to load (e.g. built for another numpy)
         return None
     return ert_cascade
+
+
+def warm_up() -> str:
+    """Compile the numba kernel now (or load it from numba's disk cache), on a tiny model: no asset needed.
+
+    For a process that forks workers (a fork server): the compiled loop is inherited, so each worker skips
+    the first call's 0.3-1.5 s. Returns the backend that will run (``"numpy"`` when numba is unusable).
+    """
+    p, f, t, s = 3, 4, 2, 3
+    model = ShapePredictorModel(
+        initial_shape=np.linspace(0.2, 0.8, 2 * p, dtype=np.float32).reshape(p, 2),
+        split_idx=np.zeros((1, t, s, 2), np.int32),
+        split_thresh=np.zeros((1, t, s), np.float32),
+        leaves=np.zeros((1, t, s + 1, p, 2), np.float32),
+        anchor_idx=np.zeros((1, f), np.int32),
+        deltas=np.zeros((1, f, 2), np.float32),
+    )
+    predictor = ErtPredictor(model)
+    predictor(np.zeros((8, 8, 3), np.uint8), np.array([[1.0, 1.0, 7.0, 7.0]]))
+    return predictor.backend
 
 
 class ErtPredictor:

@@ -176,7 +176,12 @@ class ErtLandmarker:
         return self._ert.backend
 
     def predict(
-        self, image_bgr: npt.NDArray[Any], boxes: npt.ArrayLike, *, refine: bool = False
+        self,
+        image_bgr: npt.NDArray[Any],
+        boxes: npt.ArrayLike,
+        *,
+        refine: bool = False,
+        refine_jitter: int | None = None,
     ) -> npt.NDArray[np.float32]:
         """68 landmarks for each face box.
 
@@ -189,6 +194,7 @@ class ErtLandmarker:
                 the image, be finite and at least :data:`MIN_BOX_SIZE` px on each side.
             refine: run the second pass (see the class docs): predict again in crops aligned with the
                 landmarks; fixes most of the error of boxes from other detectors.
+            refine_jitter: boxes averaged in each crop pass of this call (default: :attr:`refine_jitter`).
 
         Returns:
             ``(N, 68, 2)`` float32 (x, y) pixels, iBUG-68 order.
@@ -196,6 +202,9 @@ class ErtLandmarker:
         Raises:
             ShapeError: bad image or boxes (names the box and the problem).
         """
+        jitter = self.refine_jitter if refine_jitter is None else int(refine_jitter)
+        if jitter < 1:
+            raise ConfigError(f"refine_jitter: expected >= 1, got {refine_jitter}")
         img = as_bgr_uint8(image_bgr, "image_bgr")
         h, w = img.shape[:2]
         box = _check_boxes(boxes, w, h)
@@ -203,7 +212,7 @@ class ErtLandmarker:
             return np.zeros((0, 68, 2), dtype=np.float32)
         pts = self._ert(img, box)
         if refine:
-            pts = np.stack([self._refine_one(img, b, p) for b, p in zip(box, pts)])
+            pts = np.stack([self._refine_one(img, b, p, jitter) for b, p in zip(box, pts)])
         return pts.astype(np.float32)
 
     @property
@@ -218,14 +227,14 @@ class ErtLandmarker:
         """
         return box_from_landmarks(landmarks, self.model.initial_shape)
 
-    def _jitter_boxes(self, box: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """``refine_jitter`` boxes: the box itself, then shifts of 3% of the side and scales of +-4%."""
+    def _jitter_boxes(self, box: npt.NDArray[np.float64], count: int) -> npt.NDArray[np.float64]:
+        """``count`` boxes: the box itself, then shifts of 3% of the side and scales of +-4%."""
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         side = box[2] - box[0]
         moves = [(0.0, 0.0, 1.0), (0.03, 0.0, 1.0), (-0.03, 0.0, 1.0), (0.0, 0.03, 1.0), (0.0, -0.03, 1.0)]
         moves += [(0.0, 0.0, 1.04), (0.0, 0.0, 0.96), (0.02, 0.02, 1.0), (-0.02, -0.02, 1.0)]
         out = []
-        for k in range(self.refine_jitter):
+        for k in range(count):
             dx, dy, s = moves[k % len(moves)]
             if k >= len(moves):
                 s *= 1.0 + 0.01 * (k // len(moves))
@@ -243,7 +252,7 @@ class ErtLandmarker:
         return box_mismatch(boxes, landmarks, self.box_from_landmarks)
 
     def _crop_pass(
-        self, img: npt.NDArray[np.uint8], pts: npt.NDArray[np.float64]
+        self, img: npt.NDArray[np.uint8], pts: npt.NDArray[np.float64], jitter: int
     ) -> tuple[npt.NDArray[np.float64], float] | None:
         """Predict again in an upright crop aligned with ``pts``; return the points and the box mismatch."""
         from fs_align._align import alignment_matrix
@@ -255,12 +264,12 @@ class ErtLandmarker:
             return None  # degenerate estimate (collinear points): nothing to align with
         crop = np.asarray(warp_face(img, mat, self.refine_size, interpolation=Interpolation.LINEAR), dtype=np.uint8)
         box = self.box_from_landmarks(transform_points(pts, mat)).astype(np.float64)
-        again = self._ert(crop, self._jitter_boxes(box))
+        again = self._ert(crop, self._jitter_boxes(box, jitter))
         mismatch = float(self.box_mismatch(box, again[0])[0])
         return transform_points(again.mean(axis=0), mat, invert=True).astype(np.float64), mismatch
 
     def _refine_one(
-        self, img: npt.NDArray[np.uint8], box: npt.NDArray[np.float64], pts: npt.NDArray[np.float64]
+        self, img: npt.NDArray[np.uint8], box: npt.NDArray[np.float64], pts: npt.NDArray[np.float64], jitter: int
     ) -> npt.NDArray[np.float64]:
         """The second pass: crop passes until the box convention holds, then average the last two estimates.
 
@@ -271,7 +280,7 @@ class ErtLandmarker:
         consistent = bool(self.box_mismatch(box, pts)[0] <= REFINE_MISMATCH)
         est = pts
         for _ in range(REFINE_PASSES):
-            step = self._crop_pass(img, est)
+            step = self._crop_pass(img, est, jitter)
             if step is None:
                 return est
             again, mismatch = step

@@ -149,14 +149,15 @@ def _helper_worker(
 
 
 def _preload(decode: Decode) -> list[str]:
-    """What the fork server imports once for all workers: OpenCV, fs-align, fs-detect and the decoder's module.
+    """What the fork server imports once for all workers: OpenCV, fs-align, fs-detect, the landmark kernel
+    (:mod:`fs_detect._warm` compiles it) and the decoder's module.
 
     Not torch (seconds to import): YuNet, the landmarkers and the alignment never need it; MTCNN workers import
     it when they load the detector.
     """
     func = getattr(decode, "func", decode)
     module = getattr(func, "__module__", None)
-    base = ["cv2", "fs_align", "fs_detect"]
+    base = ["cv2", "fs_align", "fs_detect", "fs_detect._warm"]
     return [*base, module] if isinstance(module, str) and module != "__main__" else base
 
 
