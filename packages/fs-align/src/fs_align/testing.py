@@ -12,10 +12,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from fs_align.assets import ensure_asset, fetch_command, get_asset
 from fs_align.errors import AssetError
 
-__all__ = ["artifact_dir", "asset_or_skip"]
+__all__ = ["artifact_dir", "asset_or_skip", "jittered_boxes"]
 
 
 def asset_or_skip(name: str) -> Path:
@@ -39,3 +42,15 @@ def artifact_dir(package: str) -> Path:
     path = root / package
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def jittered_boxes(box: npt.ArrayLike, rng: np.random.Generator, count: int) -> npt.NDArray[np.float64]:
+    """``count`` copies of an ``(x1, y1, x2, y2)`` box shifted by up to 15 % of its side and scaled by 0.85-1.2,
+    in whole pixels (the boxes the landmark agreement tests and benchmarks run on)."""
+    b = np.asarray(box, dtype=np.float64)
+    side = b[2] - b[0]
+    cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+    half = side * rng.uniform(0.85, 1.2, count) / 2
+    mx = cx + rng.uniform(-0.15, 0.15, count) * side
+    my = cy + rng.uniform(-0.15, 0.15, count) * side
+    return np.asarray(np.floor(np.stack([mx - half, my - half, mx + half, my + half], axis=1)), np.float64)
