@@ -214,6 +214,16 @@ class Scenario:
     """Kill after this file appears, a random share of the time the reference run took from then on."""
 
 
+def _out_problems(d: Path) -> list[str | None]:
+    """A scenario's ``after_kill`` when it writes the faceset ``out``."""
+    return [faceset_problem(d / "out")]
+
+
+def _same_out(ordered: bool = False) -> Callable[[Path, Path], str | None]:
+    """A scenario's ``compare`` when it writes the faceset ``out``."""
+    return lambda ref, d: same_faces(ref / "out", d / "out", ordered=ordered)
+
+
 def scenarios(w: World) -> list[Scenario]:
     def copy_faces(d: Path) -> None:
         shutil.copytree(w.faces, d / "faces")
@@ -300,16 +310,16 @@ def scenarios(w: World) -> list[Scenario]:
         Scenario(
             "extract-video",
             lambda d: ["extract", w.clip, "-o", d / "out", *extract],
-            lambda d: [faceset_problem(d / "out")],
-            lambda ref, d: same_faces(ref / "out", d / "out"),
+            _out_problems,
+            _same_out(),
             rerun=lambda d: ["extract", w.clip, "-o", d / "out", *extract, "--resume"],
             trigger=lambda d: d / "out" / "index.json",  # the first commit: the kill lands mid-way
         ),
         Scenario(
             "extract-folder",
             lambda d: ["extract", w.stills, "-o", d / "out", *extract],
-            lambda d: [faceset_problem(d / "out")],
-            lambda ref, d: same_faces(ref / "out", d / "out"),
+            _out_problems,
+            _same_out(),
             rerun=lambda d: ["extract", w.stills, "-o", d / "out", *extract, "--resume"],
             trigger=lambda d: d / "out" / "index.json",
         ),
@@ -399,20 +409,20 @@ def scenarios(w: World) -> list[Scenario]:
         Scenario(
             "faceset-merge",
             lambda d: ["faceset", "merge", w.faces, w.faces_b, w.faces, "-o", d / "out"],
-            lambda d: [faceset_problem(d / "out")],
-            lambda ref, d: same_faces(ref / "out", d / "out", ordered=True),
+            _out_problems,
+            _same_out(ordered=True),
         ),
         Scenario(
             "import-dfl",
             lambda d: ["faceset", "import-dfl", w.dfl, "-o", d / "out"],
-            lambda d: [faceset_problem(d / "out")],
-            lambda ref, d: same_faces(ref / "out", d / "out", ordered=True),
+            _out_problems,
+            _same_out(ordered=True),
         ),
         Scenario(
             "import-faceswap",
             lambda d: ["faceset", "import-faceswap", w.fsa, w.fsa_faces, "-o", d / "out"],
-            lambda d: [faceset_problem(d / "out")],
-            lambda ref, d: same_faces(ref / "out", d / "out", ordered=True),
+            _out_problems,
+            _same_out(ordered=True),
         ),
         Scenario(
             "video-frames",

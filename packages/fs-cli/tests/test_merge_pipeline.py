@@ -17,6 +17,7 @@ import fs_faceset
 import fs_models
 from fs_cli.pipeline import faces_from_faceset, swap_video_from_faceset
 from fs_merge import FrameReader, MergeConfig, OnnxFaceModel, probe_video, swap_frames
+from fs_models.testing import tiny_df
 
 ROOT = Path(__file__).resolve().parents[3]
 MERGE = ["--mode", "overlay", "--color", "none", "--blur", "0", "--preset", "ultrafast", "--no-label-visible"]
@@ -136,9 +137,7 @@ def test_frames_folder_dst_with_and_without_faceset(fs: Any, clip: Path, tiny_mo
 def test_dfm_through_onnxruntime_matches_torch(clip: Path, clip_faces: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    net = fs_models.create_model(
-        "df", resolution=64, ae_dims=32, e_dims=16, d_dims=16, d_mask_dims=8, face_type="whole_face", seed=3
-    )
+    net = tiny_df(seed=3)
     dfm = fs_models.export_onnx(net, tmp_path / "tiny.dfm")
     torch_model, onnx_model = fs_models.TorchFaceModel(net, batch_size=4), OnnxFaceModel(dfm)
     assert onnx_model.resolution == torch_model.resolution == 64 and onnx_model.face_type is torch_model.face_type

@@ -97,14 +97,9 @@ def dst(frames: list[Any], tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained DF model at 64 px (its output is noise, but it is the real load/swap/merge path)."""
-    import fs_models
+    from fs_models.testing import save_tiny_df
 
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    model = fs_models.create_model(
-        "df", resolution=64, ae_dims=32, e_dims=16, d_dims=16, d_mask_dims=8, face_type="whole_face", seed=0
-    )
-    fs_models.save_model(model, path)
-    return path
+    return save_tiny_df(tmp_path_factory.mktemp("model") / "tiny.safetensors")
 
 
 @pytest.fixture(scope="session")

@@ -7,14 +7,18 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
 import torch
 import torch.distributed as dist
 
-from fs_train._cgan import AnyBatch
+from fs_models import CGANGenerator
+from fs_train._cgan import AnyBatch, IdentityBatch
 from fs_train.checkpoint import TrainState, flatten_optimizer, rng_tensor, unflatten_optimizer
 from fs_train.config import AugmentConfig, TrainConfig
 from fs_train.data import Batch, PairSampler
 from fs_train.errors import CheckpointError
+from fs_train.preview import preview_grid
 
 if TYPE_CHECKING:
     from fs_train.trainer import Trainer
@@ -128,6 +132,21 @@ def preview_batch(trainer: Trainer) -> AnyBatch:
     n = min(cfg.preview_count, len(trainer.sources[0]), len(trainer.sources[1]))
     sampler = PairSampler(trainer.sources, plain, trainer.resolution, n, cfg.seed + 1, need_masks=False)
     return Batch.from_arrays(sampler.make(0), trainer.device)
+
+
+@torch.no_grad()
+def preview_image(trainer: Trainer, b: AnyBatch) -> npt.NDArray[np.uint8]:
+    """The preview grid of the trainer's current weights on ``b``: src | src->src | dst | dst->dst | swap.
+
+    A CGAN's grid has a row per face of each identity: the face, its reconstruction, then the face rendered as
+    each identity.
+    """
+    if isinstance(b, IdentityBatch):
+        assert trainer.family is not None and isinstance(trainer.model, CGANGenerator)
+        return trainer.family.preview(trainer.model, b)
+    out = trainer.model(b.target_src, b.target_dst)
+    swapped = out.src_dst if out.src_dst is not None else torch.zeros_like(b.target_dst)
+    return preview_grid([b.target_src, out.src_src, b.target_dst, out.dst_dst, swapped])
 
 
 def write_json(path: Path, data: Any) -> None:

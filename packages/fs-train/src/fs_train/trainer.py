@@ -49,7 +49,7 @@ from fs_train.losses import (
     true_face_loss,
 )
 from fs_train.optim import EMA, AutoClip, LRDropout, build_optimizer, lr_factor
-from fs_train.preview import MetricsLog, loss_plot, preview_grid, write_png
+from fs_train.preview import MetricsLog, loss_plot, write_png
 from fs_train.speed import resolve_precision
 
 __all__ = ["FitResult", "StepInfo", "StopReason", "Trainer"]
@@ -471,22 +471,10 @@ class Trainer:
             self._preview = _state.preview_batch(self)
         return self._preview
 
-    @torch.no_grad()
     def write_preview(self) -> Path:
-        """Write ``previews/preview_<step>.png`` and ``preview_latest.png``: src | src->src | dst | dst->dst | swap.
-
-        A CGAN's grid has a row per face of each identity: the face, its reconstruction, then the face
-        rendered as each identity.
-        """
-        b = self.preview_batch()
+        """Write ``previews/preview_<step>.png`` and ``preview_latest.png`` (the grid: ``_state.preview_image``)."""
         with self.ema_weights():
-            if isinstance(b, IdentityBatch):
-                assert self.family is not None and isinstance(self.model, CGANGenerator)
-                grid = self.family.preview(self.model, b)
-            else:
-                out = self.model(b.target_src, b.target_dst)
-                swapped = out.src_dst if out.src_dst is not None else torch.zeros_like(b.target_dst)
-                grid = preview_grid([b.target_src, out.src_src, b.target_dst, out.dst_dst, swapped])
+            grid = _state.preview_image(self, self.preview_batch())
         folder = self.config.out_dir / "previews"
         write_png(folder / f"preview_{self.step:07d}.png", grid)
         return write_png(folder / "preview_latest.png", grid)
