@@ -141,6 +141,8 @@ def face_patch(image: U8, box: F32) -> F32:
 @dataclass
 class _Followed:
     landmarks: F32
+    box: F32
+    """The landmark model's box of ``landmarks`` (``box_from_landmarks``): the next frame's seed."""
     offset: F32
     """The detector box relative to the landmark box: ``(det - lm_box) / side`` (4 values)."""
     score: float
@@ -211,7 +213,7 @@ class FaceFollower:
     def _carry(self, image: U8, index: int) -> FrameDetections | None:
         assert self._box_of is not None and self._mismatch is not None
         h, w = image.shape[:2]
-        seeds = np.asarray(self._box_of(np.stack([f.landmarks for f in self._faces])), np.float32).reshape(-1, 4)
+        seeds = np.stack([f.box for f in self._faces])
         if any(_inside(b, w, h) < MIN_INSIDE or b[2] - b[0] < _MIN_SIDE for b in seeds):
             return None  # leaving the frame, or shrunk to nothing: ask the detector
         refine = self.analyser.settings.refine
@@ -222,15 +224,13 @@ class FaceFollower:
         boxes = np.asarray(self._box_of(lms), np.float32).reshape(-1, 4)
         if any(float(face_patch(image, b) @ f.patch) < MIN_LIKENESS for b, f in zip(boxes, self._faces)):
             return None
-        for f, lm in zip(self._faces, lms):
-            f.landmarks = lm
+        for f, lm, b in zip(self._faces, lms, boxes):
+            f.landmarks, f.box = lm, b
         return self._frame(image, index, self._faces, lms, [f.score for f in self._faces], [None] * len(lms))
 
     def _expected_box(self, face: _Followed) -> F32:
-        assert self._box_of is not None
-        lb = np.asarray(self._box_of(face.landmarks), np.float32).reshape(4)
-        side = float(lb[2] - lb[0])
-        return np.asarray(lb + face.offset * side, np.float32)
+        side = float(face.box[2] - face.box[0])
+        return np.asarray(face.box + face.offset * side, np.float32)
 
     def _detect(self, image: U8, index: int) -> FrameDetections:
         self.stats.detections += 1
@@ -268,7 +268,7 @@ class FaceFollower:
             lb = np.asarray(self._box_of(lm), np.float32).reshape(4)
             side = max(float(lb[2] - lb[0]), 1e-3)
             offset = np.asarray((d.box - lb) / side, np.float32)
-            self._faces.append(_Followed(lm, offset, d.score, face_patch(image, lb)))
+            self._faces.append(_Followed(lm, lb, offset, d.score, face_patch(image, lb)))
         return self._frame(image, index, self._faces, lms, [d.score for d in dets], [d.landmarks for d in dets])
 
     def _frame(
