@@ -165,6 +165,15 @@ def _ensure_chromium(session: nox.Session) -> None:
             return
 
 
+def _prune(session: nox.Session) -> None:
+    """With ``FS_PRUNE_VENVS=1`` (CI), delete the session's venv once it passed: ten venvs with torch take ~20 GB,
+    more than a CI machine's disk may have free, so CI holds at most two at a time."""
+    location = getattr(session.virtualenv, "location", None)
+    if os.environ.get("FS_PRUNE_VENVS") == "1" and location and Path(location).is_dir():
+        shutil.rmtree(location, ignore_errors=True)
+        session.log(f"removed {location} (FS_PRUNE_VENVS=1)")
+
+
 def _pytest_env() -> dict[str, str]:
     return {"FS_ARTIFACTS": str(ROOT / "test-artifacts"), "PYTHONHASHSEED": "0"}
 
@@ -179,6 +188,7 @@ def tests(session: nox.Session) -> None:
     env["FS_REQUIRE_ASSETS"] = ",".join(fetched)
     paths = session.posargs or [str(PKG_DIR / p / "tests") for p in PACKAGES]
     session.run("pytest", "-q", *paths, env=env)
+    _prune(session)
 
 
 @nox.session
@@ -199,6 +209,7 @@ def isolated(session: nox.Session, package: str) -> None:
         fetched = [g for g in ("test", "video", "data") if _fetch_assets(session, [g], required=False)]
         env["FS_REQUIRE_ASSETS"] = ",".join(fetched)
     session.run("pytest", "-q", str(PKG_DIR / package / "tests"), *session.posargs, env=env)
+    _prune(session)
 
 
 @nox.session
