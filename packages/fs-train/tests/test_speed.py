@@ -14,12 +14,30 @@ from fs_train.speed import profile_steps
 def test_auto_precision_follows_the_cpu() -> None:
     prec, note = resolve_precision(Precision.AUTO, torch.device("cpu"))
     feats = cpu_bf16_features()
-    assert prec is (Precision.BF16 if feats else Precision.FP32)
+    assert prec is (Precision.BF16 if "amx_bf16" in feats else Precision.FP32)
     assert note.startswith("precision: ")
     assert resolve_precision(Precision.FP32, torch.device("cpu")) == (Precision.FP32, "")
     if feats:
         assert all(f in ("avx512_bf16", "amx_bf16") for f in feats)
         assert "bf16" in note
+
+
+def test_auto_precision_takes_bf16_only_with_amx(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import fs_train.speed as speed
+
+    cpu = torch.device("cpu")
+    for feats, want in (
+        ((), Precision.FP32),
+        (("avx512_bf16",), Precision.FP32),
+        (("avx512_bf16", "amx_bf16"), Precision.BF16),
+    ):
+        monkeypatch.setattr(speed, "cpu_bf16_features", lambda f=feats: f)
+        prec, note = resolve_precision(Precision.AUTO, cpu)
+        assert prec is want, feats
+        assert ("without AMX" in note) == (feats == ("avx512_bf16",))
+        forced, warning = resolve_precision(Precision.BF16, cpu)
+        assert forced is Precision.BF16
+        assert ("slower than fp32" in warning) == (want is Precision.FP32)
 
 
 def test_channels_last_trains_saves_and_resumes(tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -1,9 +1,10 @@
 """What the hardware supports, decided once per run: precision (bf16 where it is real), memory format, compile.
 
-``resolve_precision`` turns ``Precision.AUTO`` into bf16 only where the device really computes in bf16:
-CUDA devices that report bf16 support, and CPUs with AVX-512 BF16 or AMX (checked through torch's oneDNN
-probe and the CPU's own flags, never assumed from the architecture). Elsewhere fp32, with a one-line note that
-says why, so a front end can show it.
+``resolve_precision`` turns ``Precision.AUTO`` into bf16 only where the device really computes faster in bf16:
+CUDA devices that report bf16 support, and CPUs with AMX (checked through torch's oneDNN probe and the CPU's own
+flags, never assumed from the architecture). A CPU with AVX-512 BF16 but no AMX stays fp32: there oneDNN's bf16
+convolutions and matrix products ran slower than fp32 (DF-64's training step 2x slower, measured). Elsewhere
+fp32, with a one-line note that says why, so a front end can show it.
 """
 
 from __future__ import annotations
@@ -49,22 +50,27 @@ def cpu_bf16_features() -> tuple[str, ...]:
 def resolve_precision(precision: Precision, device: torch.device) -> tuple[Precision, str]:
     """The precision to run at and a one-line note on the choice (empty when nothing needs saying).
 
-    ``AUTO`` -> bf16 on CUDA with bf16 support and on CPUs with AVX-512 BF16 / AMX, else fp32. An explicit
-    choice is kept; bf16 asked for on a CPU without bf16 units is kept too, but the note says it will be slow.
+    ``AUTO`` -> bf16 on CUDA with bf16 support and on CPUs with AMX, else fp32. An explicit choice is kept; bf16
+    asked for on a CPU without AMX is kept too, but the note says it will be slow.
     """
     if device.type == "cuda":
         ok = torch.cuda.is_bf16_supported()
         what = torch.cuda.get_device_name(device)
     else:
         feats = cpu_bf16_features()
-        ok = bool(feats)
-        what = f"this CPU ({', '.join(feats)})" if feats else "this CPU (no AVX-512 BF16 or AMX)"
+        ok = "amx_bf16" in feats
+        if ok:
+            what = f"this CPU ({', '.join(feats)})"
+        elif feats:
+            what = "this CPU (AVX-512 BF16 without AMX, where bf16 runs slower than fp32)"
+        else:
+            what = "this CPU (no AVX-512 BF16 or AMX)"
     if precision is Precision.AUTO:
         if ok:
             return Precision.BF16, f"precision: bf16 autocast on {what}"
         return Precision.FP32, f"precision: fp32, {what} has no fast bf16"
     if precision is Precision.BF16 and not ok:
-        return precision, f"precision: bf16 asked for, but {what} has no bf16 units: expect it to be slower than fp32"
+        return precision, f"precision: bf16 asked for, but {what} has no fast bf16: expect it to be slower than fp32"
     return precision, ""
 
 
