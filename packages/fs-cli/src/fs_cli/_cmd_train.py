@@ -95,7 +95,9 @@ def register(app: typer.Typer) -> None:
         warmup: Annotated[int, typer.Option(min=0, help="Linear LR warmup steps.")] = 0,
         amp: Annotated[
             str,
-            typer.Option(help="Precision: auto (bf16 where the CPU/GPU has it, else fp32), none (fp32), bf16, fp16."),
+            typer.Option(
+                help="Precision: auto (bf16 on CUDA with bf16 and CPUs with AMX, else fp32), none, bf16, fp16."
+            ),
         ] = "auto",
         channels_last: Annotated[bool, typer.Option(help="NHWC memory layout (faster convolutions).")] = True,
         compile_model: Annotated[

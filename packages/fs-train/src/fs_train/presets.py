@@ -90,7 +90,7 @@ PRESETS: Mapping[str, Preset] = types.MappingProxyType(
         "cpu": Preset(
             "cpu",
             "small DF on full-face 64 crops, lr 1e-3, eyes/mouth priority, random warp off after 1000 steps, bf16 "
-            "where the CPU has it: fs demo on CPU",
+            "on CPUs with AMX: fs demo on CPU",
             FaceType.FULL,
             _frozen(
                 {
