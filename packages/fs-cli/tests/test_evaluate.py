@@ -119,3 +119,13 @@ def test_pose_offset_and_tracking_difference_split_a_constant_offset_from_motion
     assert abs(offset["pose_offset_deg"]["roll"]) == pytest.approx(6.0, abs=1.5)
     assert offset["pose_abs_diff_deg"]["roll"] == pytest.approx(abs(offset["pose_offset_deg"]["roll"]), abs=1e-6)
     assert offset["pose_tracking_diff_deg"]["roll"] < 1.0
+
+
+def test_demo_picks_its_recipe_by_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fs_train
+    from fs_cli._cmd_demo import default_preset
+
+    assert default_preset("cuda:0") == "gpu"
+    for precision, want in ((fs_train.Precision.BF16, "cpu"), (fs_train.Precision.FP32, "cpu-small")):
+        monkeypatch.setattr(fs_train, "resolve_precision", lambda p, d, r=precision: (r, ""))
+        assert default_preset("cpu") == want

@@ -12,7 +12,7 @@ from fs_train import PRESETS, AugmentConfig, ConfigError, LossConfig, PairSample
 
 
 def test_presets_build_valid_configs(tmp_path: Path) -> None:
-    assert {"cpu", "gpu", "v0.1"} <= set(PRESETS)
+    assert {"cpu", "cpu-small", "gpu", "v0.1"} <= set(PRESETS)
     for name, p in PRESETS.items():
         cfg = p.config(tmp_path / "s", tmp_path / "d", tmp_path / "o")
         assert cfg.model_config["resolution"] == p.resolution

@@ -74,7 +74,10 @@ def register(app: typer.Typer) -> None:
             float, typer.Option(min=0.1, help="Training time budget in minutes (the whole demo takes ~2 more).")
         ] = 7.5,
         preset: Annotated[
-            str | None, typer.Option(help="Training recipe (fs_train.PRESETS): default cpu, gpu with CUDA.")
+            str | None,
+            typer.Option(
+                help="Training recipe (fs_train.PRESETS): default cpu with AMX, else cpu-small; gpu with CUDA."
+            ),
         ] = None,
         src_frames: Annotated[int, typer.Option(min=8, help="src faces to extract (spread over franck.mp4).")] = 300,
         dst_frames: Annotated[int, typer.Option(min=8, help="Length of the dst clip (first frames of cap12).")] = 125,
@@ -108,7 +111,7 @@ def register(app: typer.Typer) -> None:
         ui = Ui(ctx, json_output=json_output)
         t0 = time.perf_counter()
         dev = "cuda" if device == "auto" and _cuda() else ("cpu" if device == "auto" else device)
-        recipe = _recipe(preset or ("gpu" if dev.startswith("cuda") else "cpu"))
+        recipe = _recipe(preset or default_preset(dev))
         if out.exists() and any(p.name in ("src_faces", "dst_faces") for p in out.iterdir()):
             raise CliError(f"-o {out}: holds an earlier demo; remove it or pick another --out")
         out.mkdir(parents=True, exist_ok=True)
@@ -164,6 +167,19 @@ def register(app: typer.Typer) -> None:
         _print_report(ui, scores, verdict, times)
         ui.result(report, f"{likeness_line(verdict)}\ndone in {times['total'] / 60:.1f} min: {out / 'swap.mp4'}, "
                           f"{out / 'side_by_side.png'}")  # fmt: skip
+
+
+def default_preset(device: str) -> str:
+    """fs demo's recipe for a device: ``gpu`` on CUDA, ``cpu`` on CPUs that train fast in bf16 (AMX), else
+    ``cpu-small`` (fp32 there: the ``cpu`` model gets too few steps in the demo's minutes)."""
+    if device.startswith("cuda"):
+        return "gpu"
+    import torch
+
+    from fs_train import Precision, resolve_precision
+
+    fast, _ = resolve_precision(Precision.AUTO, torch.device("cpu"))
+    return "cpu" if fast is Precision.BF16 else "cpu-small"
 
 
 def _recipe(name: str) -> Preset:

@@ -1,8 +1,10 @@
 """Named training recipes: a model, its face type and size, and the optimiser, loss and augmentation settings.
 
-``cpu`` is the recipe that reached the best swap in the fewest seconds on two CPU cores in fs-train's
-time-to-likeness benchmark (see the README's ablation table); ``gpu`` is a larger model for a GPU; ``v0.1`` is
-what ``fs demo`` trained before the presets existed, kept as the benchmark's reference.
+``cpu`` is the recipe that reached the best swap in the fewest seconds on two CPU cores with AMX in fs-train's
+time-to-likeness benchmark (see the README's ablation table); ``cpu-small`` the same recipe made cheaper for
+CPUs without AMX, which train in fp32 (a 48-px model of half the width: ~4x the steps a second there); ``gpu`` is a
+larger model for a GPU; ``v0.1`` is what ``fs demo`` trained before the presets existed, kept as the benchmark's
+reference.
 Use :func:`preset_config` to get a :class:`TrainConfig`; any field can be overridden.
 """
 
@@ -96,6 +98,23 @@ PRESETS: Mapping[str, Preset] = types.MappingProxyType(
                 {
                     "model": "df",
                     "model_config": {"resolution": 64, "ae_dims": 64, "e_dims": 32, "d_dims": 32, "d_mask_dims": 16},
+                    "batch_size": 8,
+                    "optim": {"lr": 1e-3, "warmup_steps": 100},
+                    "loss": {"eyes_mouth_weight": 300.0},
+                    "augment": {"random_warp_until": 1000},
+                    "precision": "auto",
+                    "channels_last": True,
+                }
+            ),
+        ),
+        "cpu-small": Preset(
+            "cpu-small",
+            "the cpu recipe at 48 px and dims 16, fp32: fs demo on CPUs without AMX, where bf16 is no faster",
+            FaceType.FULL,
+            _frozen(
+                {
+                    "model": "df",
+                    "model_config": {"resolution": 48, "ae_dims": 64, "e_dims": 16, "d_dims": 16, "d_mask_dims": 12},
                     "batch_size": 8,
                     "optim": {"lr": 1e-3, "warmup_steps": 100},
                     "loss": {"eyes_mouth_weight": 300.0},
