@@ -109,7 +109,7 @@ PRESETS: Mapping[str, Preset] = types.MappingProxyType(
         ),
         "cpu-small": Preset(
             "cpu-small",
-            "the cpu recipe at 48 px and dims 16, fp32: fs demo on CPUs without AMX, where bf16 is no faster",
+            "the cpu recipe at 48 px and dims 16: fs demo on CPUs without AMX (fp32 there, where bf16 is no faster)",
             FaceType.FULL,
             _frozen(
                 {

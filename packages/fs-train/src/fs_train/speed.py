@@ -3,7 +3,7 @@
 ``resolve_precision`` turns ``Precision.AUTO`` into bf16 only where the device really computes faster in bf16:
 CUDA devices that report bf16 support, and CPUs with AMX (checked through torch's oneDNN probe and the CPU's own
 flags, never assumed from the architecture). A CPU with AVX-512 BF16 but no AMX stays fp32: there oneDNN's bf16
-convolutions and matrix products ran slower than fp32 (DF-64's training step 2x slower, measured). Elsewhere
+convolutions ran slower than fp32 (the DF-64 demo step 1.28x slower, measured side by side). Elsewhere
 fp32, with a one-line note that says why, so a front end can show it.
 """
 
