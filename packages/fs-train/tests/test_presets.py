@@ -22,6 +22,9 @@ def test_presets_build_valid_configs(tmp_path: Path) -> None:
     assert cpu.optim.lr == 1e-3 and cpu.optim.warmup_steps == PRESETS["cpu"].values["optim"]["warmup_steps"]
     assert cpu.time_budget_s == 60.0 and cpu.precision.value == "auto"
     assert get_preset("v0.1").config("s", "d", "o").precision.value == "fp32"
+    small, cpu_values = dict(PRESETS["cpu-small"].values), dict(PRESETS["cpu"].values)
+    assert small.pop("model_config")["resolution"] == 48 and cpu_values.pop("model_config")["resolution"] == 64
+    assert small == cpu_values  # the same recipe on a smaller model
     with pytest.raises(ConfigError, match="known: cpu"):
         get_preset("turbo")
 

@@ -87,6 +87,19 @@ def _frozen(values: dict[str, Any]) -> Mapping[str, Any]:
     )
 
 
+_CPU_RECIPE: dict[str, Any] = {
+    "model": "df",
+    "model_config": {"resolution": 64, "ae_dims": 64, "e_dims": 32, "d_dims": 32, "d_mask_dims": 16},
+    "batch_size": 8,
+    "optim": {"lr": 1e-3, "warmup_steps": 100},
+    "loss": {"eyes_mouth_weight": 300.0},
+    "augment": {"random_warp_until": 1000},
+    "precision": "auto",
+    "channels_last": True,
+}
+"""The ``cpu`` preset's values; ``cpu-small`` changes only its model's size."""
+
+
 PRESETS: Mapping[str, Preset] = types.MappingProxyType(
     {
         "cpu": Preset(
@@ -94,18 +107,7 @@ PRESETS: Mapping[str, Preset] = types.MappingProxyType(
             "small DF on full-face 64 crops, lr 1e-3, eyes/mouth priority, random warp off after 1000 steps, bf16 "
             "on CPUs with AMX: fs demo on CPU",
             FaceType.FULL,
-            _frozen(
-                {
-                    "model": "df",
-                    "model_config": {"resolution": 64, "ae_dims": 64, "e_dims": 32, "d_dims": 32, "d_mask_dims": 16},
-                    "batch_size": 8,
-                    "optim": {"lr": 1e-3, "warmup_steps": 100},
-                    "loss": {"eyes_mouth_weight": 300.0},
-                    "augment": {"random_warp_until": 1000},
-                    "precision": "auto",
-                    "channels_last": True,
-                }
-            ),
+            _frozen(_CPU_RECIPE),
         ),
         "cpu-small": Preset(
             "cpu-small",
@@ -113,14 +115,8 @@ PRESETS: Mapping[str, Preset] = types.MappingProxyType(
             FaceType.FULL,
             _frozen(
                 {
-                    "model": "df",
+                    **_CPU_RECIPE,
                     "model_config": {"resolution": 48, "ae_dims": 64, "e_dims": 16, "d_dims": 16, "d_mask_dims": 12},
-                    "batch_size": 8,
-                    "optim": {"lr": 1e-3, "warmup_steps": 100},
-                    "loss": {"eyes_mouth_weight": 300.0},
-                    "augment": {"random_warp_until": 1000},
-                    "precision": "auto",
-                    "channels_last": True,
                 }
             ),
         ),
