@@ -129,3 +129,16 @@ def test_demo_picks_its_recipe_by_hardware(monkeypatch: pytest.MonkeyPatch) -> N
     for precision, want in ((fs_train.Precision.BF16, "cpu"), (fs_train.Precision.FP32, "cpu-small")):
         monkeypatch.setattr(fs_train, "resolve_precision", lambda p, d, r=precision: (r, ""))
         assert default_preset("cpu") == want
+
+
+def test_demo_merge_sharpens_a_smaller_model_more() -> None:
+    from fs_cli.pipeline import DEMO_MERGE, demo_merge
+    from fs_merge import MergeConfig
+
+    assert demo_merge(64) == DEMO_MERGE and demo_merge(128) == DEMO_MERGE
+    small = MergeConfig.from_dict(demo_merge(48))
+    assert small.sharpen_amount > DEMO_MERGE["sharpen_amount"]
+    assert (
+        MergeConfig.from_dict(demo_merge(48)).to_dict() | {"sharpen_amount": 40}
+        == MergeConfig.from_dict(DEMO_MERGE).to_dict()
+    )

@@ -105,7 +105,7 @@ def register(app: typer.Typer) -> None:
 
             fs demo --device cuda --minutes 20
         """
-        from fs_cli.pipeline import DEMO_MERGE, evaluate, likeness, load_face_model, swap_video_from_faceset
+        from fs_cli.pipeline import demo_merge, evaluate, likeness, load_face_model, swap_video_from_faceset
         from fs_merge import MergeConfig
 
         ui = Ui(ctx, json_output=json_output)
@@ -136,7 +136,7 @@ def register(app: typer.Typer) -> None:
         ui.note("4/6 merging onto the dst clip")
         t = time.perf_counter()
         model = load_face_model(out / "model", dev)
-        merge_cfg = MergeConfig.from_dict(DEMO_MERGE)
+        merge_cfg = MergeConfig.from_dict(demo_merge(int(train_cfg.model_config.get("resolution", 64))))
         merged = swap_video_from_faceset(
             dst_clip, out / "dst_faces", model, merge_cfg, out / "swap.mp4", progress=ui.progress
         )

@@ -15,6 +15,7 @@ from fs_cli.pipeline.extract import extract_face_at as extract_face_at
 from fs_cli.pipeline.extract import extract_frames as extract_frames
 from fs_cli.pipeline.extract import extract_to_faceset as extract_to_faceset
 from fs_cli.pipeline.likeness_curve import DEMO_MERGE as DEMO_MERGE
+from fs_cli.pipeline.likeness_curve import demo_merge as demo_merge
 from fs_cli.pipeline.likeness_curve import likeness_curve as likeness_curve
 from fs_cli.pipeline.likeness_curve import plot_curves as plot_curves
 from fs_cli.pipeline.swap import SwapSummary as SwapSummary
