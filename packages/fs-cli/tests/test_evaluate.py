@@ -12,7 +12,7 @@ import pytest
 import fs_align
 from fs_align.testing import asset_or_skip
 from fs_cli.pipeline import LikenessCriteria, evaluate_frames, likeness, src_identity
-from fs_cli.pipeline.evaluate import detail_ratio
+from fs_cli.pipeline.evaluate import NME_PARTS, detail_ratio
 from fs_train import PRESETS
 
 
@@ -119,6 +119,12 @@ def test_pose_offset_and_tracking_difference_split_a_constant_offset_from_motion
     assert abs(offset["pose_offset_deg"]["roll"]) == pytest.approx(6.0, abs=1.5)
     assert offset["pose_abs_diff_deg"]["roll"] == pytest.approx(abs(offset["pose_offset_deg"]["roll"]), abs=1e-6)
     assert offset["pose_tracking_diff_deg"]["roll"] < 1.0
+    # the NME of each part, weighted by its points, averages to the whole NME; a roll moves every part
+    parts = offset["landmark_nme_by_part"]
+    assert list(parts) == list(NME_PARTS) and sum(len(i) for i in NME_PARTS.values()) == 68
+    whole = sum(parts[k] * len(i) for k, i in NME_PARTS.items()) / 68
+    assert whole == pytest.approx(offset["landmark_nme_swap_vs_dst"], rel=1e-6)
+    assert min(parts.values()) > 0.02
 
 
 def test_demo_picks_its_recipe_by_hardware(monkeypatch: pytest.MonkeyPatch) -> None:

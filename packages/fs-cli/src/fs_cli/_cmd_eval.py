@@ -15,6 +15,7 @@ NOTES = {
     "identity_cos_swap_vs_dst": "SFace cosine of swapped faces to the dst face of the same frame",
     "identity_cos_dst_vs_src": "baseline: dst faces vs src identity",
     "landmark_nme_swap_vs_dst": "68-point distance / inter-ocular (expression kept: lower)",
+    "landmark_nme_by_part": "the same per part: jaw, brows, nose, eyes, mouth (src's face shape shows at jaw and eyes)",
     "pose_abs_diff_deg": "head pose difference swap vs dst, degrees",
     "pose_offset_deg": "mean signed pose difference swap - dst (a constant offset is mostly face shape: see docs)",
     "pose_tracking_diff_deg": "pose difference with that constant offset removed (does the swap follow dst's motion?)",

@@ -5,7 +5,9 @@ of each is found again (YuNet + 68 landmarks + SFace), and
 
 * identity: cosine of the swapped face's SFace embedding to the src identity (the mean embedding of the src
   faceset) and to the dst face of the same frame, and in how many frames the swap is nearer src than dst;
-* expression and pose: landmark NME of the swapped face against the dst face, head-pose difference per axis
+* expression and pose: landmark NME of the swapped face against the dst face (also per part of the face: jaw,
+  brows, nose, eyes, mouth; a faithful swap carries src's jaw line and eye height, an expression error shows at
+  the mouth and eyes), head-pose difference per axis
   (mean absolute; also its signed mean, the offset, and the difference with that offset removed: the pose fit
   uses one mean 3-D face, so two people in the same pose read a few degrees apart, mostly in pitch, and a
   faithful swap carries src's face shape: a constant offset is that, a varying one is a pose error);
@@ -50,6 +52,15 @@ __all__ = [
 U8 = npt.NDArray[np.uint8]
 INNER_FACE = np.arange(17, 68)
 """Brows, nose, eyes and mouth of the iBUG-68 layout: the hull of these points is the "inner face"."""
+_G = fs_align.IBUG68_GROUPS
+NME_PARTS: dict[str, tuple[int, ...]] = {
+    "jaw": _G["jaw"],
+    "brows": _G["right_brow"] + _G["left_brow"],
+    "nose": _G["nose_bridge"] + _G["nose_lower"],
+    "eyes": _G["right_eye"] + _G["left_eye"],
+    "mouth": _G["mouth_outer"] + _G["mouth_inner"],
+}
+"""The parts of ``landmark_nme_by_part``; their NMEs weighted by point count average to the whole NME."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +195,8 @@ def evaluate_frames(
 ) -> dict[str, Any]:
     """The numbers of :func:`evaluate` for (dst frame, swapped frame) pairs of BGR uint8 frames."""
     analyser = analyser or identity_analyser()
-    rows: dict[str, list[float]] = {k: [] for k in ("src", "dst", "base", "nme", "yaw", "pitch", "roll", "detail")}
+    keys = ("src", "dst", "base", "nme", "yaw", "pitch", "roll", "detail", *NME_PARTS)
+    rows: dict[str, list[float]] = {k: [] for k in keys}
     lm_dst: list[npt.NDArray[np.float32]] = []
     lm_swap: list[npt.NDArray[np.float32]] = []
     missed = 0
@@ -201,6 +213,10 @@ def evaluate_frames(
         rows["dst"].append(float(b.embeddings[0] @ a.embeddings[0]))
         rows["base"].append(float(a.embeddings[0] @ identity))
         rows["nme"].append(float(fs_align.nme(b.landmarks[0], a.landmarks[0])))
+        iod = float(fs_align.inter_ocular(a.landmarks[0]))
+        dist = np.linalg.norm(b.landmarks[0].astype(np.float64) - a.landmarks[0], axis=-1) / iod
+        for part, idx in NME_PARTS.items():
+            rows[part].append(float(dist[list(idx)].mean()))
         size = (d.shape[1], d.shape[0])
         pa, pb = fs_align.estimate_pose(a.landmarks[0], size), fs_align.estimate_pose(b.landmarks[0], size)
         for axis in ("yaw", "pitch", "roll"):
@@ -219,6 +235,7 @@ def evaluate_frames(
         "identity_cos_dst_vs_src": float(np.mean(rows["base"])),
         "src_wins": float((src > dst).mean()),
         "landmark_nme_swap_vs_dst": float(np.mean(rows["nme"])),
+        "landmark_nme_by_part": {k: float(np.mean(rows[k])) for k in NME_PARTS},
         "pose_abs_diff_deg": {k: float(np.mean(np.abs(rows[k]))) for k in ("yaw", "pitch", "roll")},
         "pose_offset_deg": {k: float(np.mean(rows[k])) for k in ("yaw", "pitch", "roll")},
         "pose_tracking_diff_deg": {k: _centred_abs(rows[k]) for k in ("yaw", "pitch", "roll")},
