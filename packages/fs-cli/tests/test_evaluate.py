@@ -11,7 +11,8 @@ import pytest
 
 import fs_align
 from fs_align.testing import asset_or_skip
-from fs_cli.pipeline import LikenessCriteria, evaluate_frames, likeness, src_identity
+from fs_cli._cmd_eval import likeness_line
+from fs_cli.pipeline import LikenessCriteria, evaluate_frames, likeness, likeness_notes, src_identity
 from fs_cli.pipeline.evaluate import NME_PARTS, detail_ratio
 from fs_train import PRESETS
 
@@ -55,6 +56,23 @@ def test_likeness_verdict_checks_every_criterion() -> None:
         assert not verdict.reached
         assert len(verdict.failed()) == 1 and phrase in verdict.failed()[0]
     assert likeness(_scores(identity_cos_swap_vs_src=0.4), LikenessCriteria(min_cos_src=0.3)).reached
+
+
+def test_likeness_notes_split_a_failed_pose_or_nme_into_its_parts() -> None:
+    scores = _scores(pose_abs_diff_deg={"yaw": 1.0, "pitch": 9.2, "roll": 1.0}, landmark_nme_swap_vs_dst=0.051,
+                     pose_offset_deg={"yaw": 0.5, "pitch": -9.2, "roll": 0.4},
+                     pose_tracking_diff_deg={"yaw": 0.5, "pitch": 0.9, "roll": 0.2},
+                     landmark_nme_by_part={"jaw": 0.082, "eyes": 0.063, "mouth": 0.031})  # fmt: skip
+    notes = likeness_notes(scores, likeness(scores))
+    assert notes == [
+        "pitch: -9.2 deg on average, 0.9 deg once that constant offset is removed (a constant offset comes from src's "
+        "face shape, or from src faces that never reach dst's pose)",
+        "landmark NME by part: jaw 0.082, eyes 0.063, mouth 0.031 (a lost expression shows at the mouth, src's face "
+        "shape at the jaw and eye height)",
+    ]
+    assert likeness_notes(_scores(), likeness(_scores())) == []  # nothing failed, nothing to explain
+    line = likeness_line(likeness(scores), scores)
+    assert line.startswith("likeness NOT reached: landmark NME vs dst 0.051") and line.count("\n") == 2
 
 
 def test_evaluate_frames_on_real_frames(fs: Any, clip: Path, tmp_path: Path) -> None:

@@ -127,6 +127,11 @@ def test_faceset_commands(fs: Any, clip_faces: Path, tmp_path: Path) -> None:
     best = tmp_path / "best"
     assert fs("faceset", "sort", work, "--by", "final", "--target", "10", "-o", best).exit_code == 0
     assert 1 <= len(Faceset.open(best)) <= 10  # DFL's best-N over yaw bins (one bin here: all faces frontal)
+    like = tmp_path / "like"
+    assert fs("faceset", "sort", work, "--by", "pose-like", "--like", best, "--target", "5", "-o", like).exit_code == 0
+    chosen = Faceset.open(like)
+    assert len(chosen) == 5 and len(set(chosen.ids)) == 5  # five distinct faces, the nearest to best's poses
+    assert "--like" in fs("faceset", "sort", work, "--by", "pose-like").output
     thumbs = tmp_path / "thumbs"
     assert fs("faceset", "thumbs", work, "-o", thumbs).exit_code == 0
     for p in sorted(thumbs.glob("*.jpg"))[:3]:

@@ -8,7 +8,16 @@ import pytest
 
 from fs_align import Pose
 from fs_align.testing import artifact_dir
-from fs_faceset import Face, Faceset, FacesetFormatError, FacesetWriter, export_thumbnails, sort, sync_deletions
+from fs_faceset import (
+    Face,
+    Faceset,
+    FacesetError,
+    FacesetFormatError,
+    FacesetWriter,
+    export_thumbnails,
+    sort,
+    sync_deletions,
+)
 
 
 def _variant(face: Face, image: np.ndarray, **kw) -> Face:
@@ -52,6 +61,17 @@ def test_blur_brightness_black_pose(graded) -> None:
     )  # neighbours in brightness
     assert sort.by_hist_dissim(graded[5:10])[0] in (0, 4)  # an extreme brightness is the most dissimilar
     assert sorted(sort.by_hue(graded).tolist()) == list(range(15))
+
+
+def test_like_poses_follows_the_target_poses(graded) -> None:
+    blur = graded[0:5]  # (pitch, yaw): (10, -40), (5, -20), (0, 0), (-5, 20), (-10, 40)
+    target = np.array([[-9.0, 38.0], [-9.0, 38.0], [4.0, -18.0], [np.nan, 0.0]])
+    assert sort.like_poses(blur, target, 2).tolist() == [4, 3]  # most of the target is at (-9, 38)
+    assert sort.like_poses(blur, target, 3).tolist() == [4, 3, 1]  # a face is taken once
+    assert sorted(sort.like_poses(blur, target, 50).tolist()) == [0, 1, 2, 3, 4]  # all there is
+    assert sort.like_poses(blur, target[3:], 2).tolist() == []  # no target with a pose
+    with pytest.raises(FacesetError):
+        sort.like_poses(blur, target[:, :1], 2)
 
 
 def test_estimated_pose_when_missing(make_faces, tmp_path) -> None:

@@ -79,7 +79,15 @@ def register(app: typer.Typer) -> None:
                 help="Training recipe (fs_train.PRESETS): default cpu with AMX, else cpu-small; gpu with CUDA."
             ),
         ] = None,
-        src_frames: Annotated[int, typer.Option(min=8, help="src faces to extract (spread over franck.mp4).")] = 300,
+        src_frames: Annotated[int, typer.Option(min=8, help="src faces to train on.")] = 300,
+        src_pool: Annotated[
+            int,
+            typer.Option(
+                min=0,
+                help="src faces to extract (spread over franck.mp4), of which the --src-frames nearest to "
+                "the dst's head poses are kept (fs faceset sort --by pose-like); <= --src-frames keeps all.",
+            ),
+        ] = 2400,
         dst_frames: Annotated[int, typer.Option(min=8, help="Length of the dst clip (first frames of cap12).")] = 125,
         resolution: Annotated[int | None, typer.Option(min=32, help="Override the preset's model resolution.")] = None,
         dims: Annotated[
@@ -105,7 +113,14 @@ def register(app: typer.Typer) -> None:
 
             fs demo --device cuda --minutes 20
         """
-        from fs_cli.pipeline import demo_merge, evaluate, likeness, load_face_model, swap_video_from_faceset
+        from fs_cli.pipeline import (
+            demo_merge,
+            evaluate,
+            likeness,
+            likeness_notes,
+            load_face_model,
+            swap_video_from_faceset,
+        )
         from fs_merge import MergeConfig
 
         ui = Ui(ctx, json_output=json_output)
@@ -124,7 +139,9 @@ def register(app: typer.Typer) -> None:
         t = time.perf_counter()
         size = max(resolution or recipe.resolution, 64)
         dst_clip = trim_video(paths["video-cap12"], out / "dst.mp4", dst_frames)
-        counts = _extract(paths["video-franck"], dst_clip, out, recipe.face_type, size, src_frames, jobs, ui)
+        counts = _extract(
+            paths["video-franck"], dst_clip, out, recipe.face_type, size, (src_frames, src_pool), jobs, ui
+        )
         times["extract"] = time.perf_counter() - t
 
         ui.note(f"3/6 training preset {recipe.name!r} for {minutes:g} min")
@@ -160,13 +177,17 @@ def register(app: typer.Typer) -> None:
             "frames_merged": merged.frames_written,
             "training": train_result,
             "eval": scores,
-            "likeness": {"reached": verdict.reached, "failed": verdict.failed()},
+            "likeness": {
+                "reached": verdict.reached,
+                "failed": verdict.failed(),
+                "notes": likeness_notes(scores, verdict),
+            },
             "seconds": {k: round(v, 1) for k, v in times.items()},
         }
         atomic_write(out / "eval.json", json.dumps(report, indent=2, default=str).encode())
         _print_report(ui, scores, verdict, times)
-        ui.result(report, f"{likeness_line(verdict)}\ndone in {times['total'] / 60:.1f} min: {out / 'swap.mp4'}, "
-                          f"{out / 'side_by_side.png'}")  # fmt: skip
+        done = f"done in {times['total'] / 60:.1f} min: {out / 'swap.mp4'}, {out / 'side_by_side.png'}"
+        ui.result(report, f"{likeness_line(verdict, scores)}\n{done}")
 
 
 def default_preset(device: str) -> str:
@@ -202,20 +223,28 @@ def _fetch(ui: Ui) -> dict[str, Path]:
 
 
 def _extract(
-    franck: Path, dst_clip: Path, out: Path, face_type: FaceType, size: int, src_frames: int, jobs: int, ui: Ui
+    franck: Path, dst_clip: Path, out: Path, face_type: FaceType, size: int, src: tuple[int, int], jobs: int, ui: Ui
 ) -> dict[str, int]:
-    """Extract the src faces (spread over franck.mp4) and every dst frame's face into two facesets."""
+    """Extract a pool of src faces (spread over franck.mp4) and every dst frame's face into two facesets, then
+    keep the ``src[0]`` src faces nearest to the dst's head poses (the rest are removed, restorable)."""
     import fs_detect
     from fs_cli.pipeline import extract_to_faceset
+    from fs_faceset import Faceset, remove, sort
     from fs_merge import FrameReader
 
-    every = max(1, FrameReader(franck).num_frames // src_frames)
+    keep, pool = src[0], max(src)
+    every = max(1, FrameReader(franck).num_frames // pool)
     largest = fs_detect.ExtractSettings(track=fs_detect.TrackMode.LARGEST, size=size, face_type=face_type)
-    src = extract_to_faceset(
-        franck, out / "src_faces", largest, every=every, jobs=jobs, max_frames=src_frames, progress=ui.progress
+    found = extract_to_faceset(
+        franck, out / "src_faces", largest, every=every, jobs=jobs, max_frames=pool, progress=ui.progress
     )
     dst = extract_to_faceset(dst_clip, out / "dst_faces", largest, jobs=jobs, progress=ui.progress)
-    return {"src_faces": src.faces, "dst_faces": dst.faces}
+    faces = Faceset.open(out / "src_faces")
+    if len(faces) > keep:
+        chosen = set(sort.like_poses(faces, sort.poses(Faceset.open(out / "dst_faces")), keep).tolist())
+        remove(out / "src_faces", [face_id for i, face_id in enumerate(faces.ids) if i not in chosen])
+        ui.note(f"kept the {len(chosen)} of {len(faces)} src faces nearest to the dst's head poses")
+    return {"src_faces": len(Faceset.open(out / "src_faces")), "src_pool": found.faces, "dst_faces": dst.faces}
 
 
 def _train_config(

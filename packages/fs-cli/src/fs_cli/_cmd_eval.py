@@ -40,11 +40,15 @@ def _load_autoencoder(path: Path) -> Any:
         raise CliError(f"--model {file}: not an fs model checkpoint ({exc})") from exc
 
 
-def likeness_line(verdict: Any) -> str:
-    """One plain sentence on a :class:`fs_cli.pipeline.LikenessVerdict`."""
+def likeness_line(verdict: Any, scores: dict[str, Any] | None = None) -> str:
+    """One plain sentence on a :class:`fs_cli.pipeline.LikenessVerdict`, then a line for each of
+    :func:`fs_cli.pipeline.likeness_notes` when the scores are given."""
     if verdict.reached:
         return "likeness reached: the swap looks like src, keeps dst's detail, expression and pose"
-    return "likeness NOT reached: " + "; ".join(verdict.failed())
+    from fs_cli.pipeline import likeness_notes
+
+    notes = likeness_notes(scores, verdict) if scores is not None else []
+    return "\n  ".join(["likeness NOT reached: " + "; ".join(verdict.failed()), *notes])
 
 
 def register(app: typer.Typer) -> None:
@@ -85,4 +89,4 @@ def register(app: typer.Typer) -> None:
         ui.table(f"eval {swap}", ["metric", "value", "meaning"], rows)
         verdict = likeness(data)
         data["likeness"] = verdict.reached
-        ui.result(data, likeness_line(verdict))
+        ui.result(data, likeness_line(verdict, data))

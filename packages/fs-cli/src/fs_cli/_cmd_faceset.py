@@ -88,11 +88,20 @@ class SortKey(str, enum.Enum):
     FACE_SIZE = "face-size"
     FACE = "face"
     FINAL = "final"
+    POSE_LIKE = "pose-like"
 
 
-def sort_order(fs: Any, key: SortKey, target: int, ui: Ui | None = None) -> npt.NDArray[np.int64]:
-    """Positions of the faces in the order of ``key`` (fs_faceset.sort)."""
+def sort_order(
+    fs: Any, key: SortKey, target: int, ui: Ui | None = None, like: Any | None = None
+) -> npt.NDArray[np.int64]:
+    """Positions of the faces in the order of ``key`` (fs_faceset.sort); ``pose-like`` keeps ``target`` faces
+    covering the poses of the faceset ``like``."""
     from fs_faceset import sort
+
+    if key is SortKey.POSE_LIKE:
+        if like is None:
+            raise CliError("--by pose-like needs --like DST_FACESET (the faces whose poses to cover)")
+        return np.asarray(sort.like_poses(fs, sort.poses(like), target), np.int64)
 
     simple = {
         SortKey.BLUR: sort.by_blur,
@@ -298,11 +307,15 @@ def sort_cmd(
     out: Annotated[
         Path | None, typer.Option("-o", "--out", help="Write the sorted faceset here (default: in place).")
     ] = None,
-    target: Annotated[int, typer.Option(min=1, help="--by final: how many faces to keep.")] = 2000,
+    target: Annotated[int, typer.Option(min=1, help="--by final / pose-like: how many faces to keep.")] = 2000,
+    like: Annotated[
+        Path | None, typer.Option(help="--by pose-like: the dst faceset whose head poses the kept faces cover.")
+    ] = None,
     config: ConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Reorder the faces (blur, hist, yaw, face identity, ...); `final` keeps the best TARGET over yaw bins.
+    """Reorder the faces (blur, hist, yaw, face identity, ...); `final` keeps the best TARGET over yaw bins,
+    `pose-like` the TARGET faces nearest in pitch and yaw to the poses of the faceset --like (src for a dst).
 
     Examples:
 
@@ -311,12 +324,14 @@ def sort_cmd(
         fs faceset sort src_faces --by face -o src_by_person
 
         fs faceset sort src_faces --by final --target 500 -o src_best
+
+        fs faceset sort src_faces --by pose-like --like dst_faces --target 300 -o src_for_dst
     """
     ui = Ui(ctx, json_output=json_output)
     fs = open_faceset(faceset)
     if len(fs) == 0:
         raise CliError(f"{faceset}: faceset is empty")
-    order = sort_order(fs, by, target, ui)
+    order = sort_order(fs, by, target, ui, like=open_faceset(like) if like is not None else None)
     if out is not None and out.exists() and any(out.iterdir()):
         raise CliError(f"-o {out}: folder is not empty")
     n = write_subset(fs, order, out or faceset, replace=out is None)

@@ -35,6 +35,7 @@ __all__ = [
     "cluster_embeddings",
     "final",
     "hist_groups",
+    "like_poses",
     "poses",
 ]
 
@@ -297,3 +298,32 @@ def final(fs: Faceset, target: int = 2000, *, yaw_bins: int = 128) -> I64:
                     chosen.append(int(q.pop(0)))
                     take -= 1
     return np.asarray(chosen[:target], np.int64)
+
+
+def like_poses(fs: Faceset, target: npt.ArrayLike, n: int) -> I64:
+    """Positions of up to ``n`` faces whose head poses cover ``target``'s: src faces chosen for a dst.
+
+    ``target`` is ``(m, 2)`` or more columns of (pitch, yaw, ...) degrees, e.g. ``poses(dst)``. The target poses
+    are visited evenly (each ``m / n``-th, or each several times round when ``n > m``) and each takes the face
+    nearest to it in (pitch, yaw) that is not yet taken, so the faces follow the target's pose distribution
+    (where a dst spends most frames, most faces) instead of the src's. A model trained on faces that never reach
+    the dst's poses renders src's usual pose instead (fs-train's README measures it). Faces and targets without
+    a pose are skipped.
+    """
+    if n < 1:
+        raise FacesetError(f"n: expected >= 1, got {n}")
+    want = np.asarray(target, np.float64)
+    if want.ndim != 2 or want.shape[1] < 2:
+        raise FacesetError(f"target: expected (m, 2) pitch and yaw degrees, got shape {want.shape}")
+    want = want[np.isfinite(want[:, :2]).all(axis=1), :2]
+    have = poses(fs)[:, :2]
+    free: npt.NDArray[np.bool_] = np.asarray(np.isfinite(have).all(axis=1), bool)
+    if not len(want) or not free.any():
+        return np.zeros(0, np.int64)
+    chosen: list[int] = []
+    for t in want[(np.arange(min(n, int(free.sum()))) * len(want)) // n]:
+        dist = np.where(free, np.hypot(have[:, 0] - t[0], have[:, 1] - t[1]), np.inf)
+        best = int(np.argmin(dist))
+        free[best] = False
+        chosen.append(best)
+    return np.asarray(chosen, np.int64)

@@ -6,6 +6,7 @@ from fs_cli.pipeline.evaluate import evaluate as evaluate
 from fs_cli.pipeline.evaluate import evaluate_frames as evaluate_frames
 from fs_cli.pipeline.evaluate import faceset_embeddings as faceset_embeddings
 from fs_cli.pipeline.evaluate import likeness as likeness
+from fs_cli.pipeline.evaluate import likeness_notes as likeness_notes
 from fs_cli.pipeline.evaluate import src_identity as src_identity
 from fs_cli.pipeline.export import ExportSummary as ExportSummary
 from fs_cli.pipeline.export import export_dfm as export_dfm

@@ -10,7 +10,8 @@ of each is found again (YuNet + 68 landmarks + SFace), and
   the mouth and eyes), head-pose difference per axis
   (mean absolute; also its signed mean, the offset, and the difference with that offset removed: the pose fit
   uses one mean 3-D face, so two people in the same pose read a few degrees apart, mostly in pitch, and a
-  faithful swap carries src's face shape: a constant offset is that, a varying one is a pose error);
+  faithful swap carries src's face shape: a constant offset is that, or src faces that never reach dst's pose
+  (the model falls short of poses it has not seen in src), a varying one is a pose error);
 * detail: the variance of the Laplacian over the inner face (brows to chin: the hull of landmarks 17-67 of the
   dst face) in the swapped frame divided by the same in the dst frame (1.0: as sharp as dst; a blur is < 1);
 * jitter of the swapped and dst landmarks.
@@ -44,6 +45,7 @@ __all__ = [
     "faceset_embeddings",
     "identity_analyser",
     "likeness",
+    "likeness_notes",
     "reconstruction_ssim",
     "src_identity",
     "ssim",
@@ -110,6 +112,27 @@ def likeness(scores: dict[str, Any], criteria: LikenessCriteria | None = None) -
         v = float(pose[axis])
         out.append((f"{axis} difference", v, f"<= {c.max_pose_deg} deg", bool(v <= c.max_pose_deg)))
     return LikenessVerdict(all(ok for *_, ok in out), tuple(out))
+
+
+def likeness_notes(scores: dict[str, Any], verdict: LikenessVerdict) -> list[str]:
+    """Plain notes on the failed expression and pose checks of a verdict: how much of a pose difference is a
+    constant offset, and which parts of the face a landmark NME comes from (between two people both carry src's
+    face shape; src faces short of dst's poses add to the offset: see fs-train's README, "Detail and pose")."""
+    failed = {name for name, _, _, ok in verdict.checks if not ok}
+    notes = []
+    offset, tracking = scores.get("pose_offset_deg", {}), scores.get("pose_tracking_diff_deg", {})
+    for axis in ("yaw", "pitch", "roll"):
+        if f"{axis} difference" in failed and axis in offset and axis in tracking:
+            notes.append(
+                f"{axis}: {offset[axis]:+.1f} deg on average, {tracking[axis]:.1f} deg once that constant offset is "
+                "removed (a constant offset comes from src's face shape, or from src faces that never reach dst's pose)"
+            )
+    parts = scores.get("landmark_nme_by_part")
+    if "landmark NME vs dst" in failed and parts:
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in parts.items())
+        why = "a lost expression shows at the mouth, src's face shape at the jaw and eye height"
+        notes.append(f"landmark NME by part: {shown} ({why})")
+    return notes
 
 
 def ssim(a: U8, b: U8) -> float:
