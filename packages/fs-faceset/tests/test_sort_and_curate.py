@@ -70,6 +70,12 @@ def test_like_poses_follows_the_target_poses(graded) -> None:
     assert sort.like_poses(blur, target, 3).tolist() == [4, 3, 1]  # a face is taken once
     assert sorted(sort.like_poses(blur, target, 50).tolist()) == [0, 1, 2, 3, 4]  # all there is
     assert sort.like_poses(blur, target[3:], 2).tolist() == []  # no target with a pose
+    # preferring sharper faces: face 3 (18 deg off) is within 25 deg of face 4 (2 deg off) and sharper
+    sharp = sort.blur_scores(blur)
+    assert sort.like_poses(blur, target[:1], 1, prefer=sharp, within_deg=25.0).tolist() == [3]
+    assert sort.like_poses(blur, target[:1], 1, prefer=sharp, within_deg=0.5).tolist() == [4]
+    with pytest.raises(FacesetError):
+        sort.like_poses(blur, target, 2, prefer=sharp[:2])
     with pytest.raises(FacesetError):
         sort.like_poses(blur, target[:, :1], 2)
 

@@ -84,10 +84,10 @@ def register(app: typer.Typer) -> None:
             int,
             typer.Option(
                 min=0,
-                help="src faces to extract (spread over franck.mp4), of which the --src-frames nearest to "
-                "the dst's head poses are kept (fs faceset sort --by pose-like); <= --src-frames keeps all.",
+                help="src faces to extract (spread over franck.mp4; 4800: every frame), of which the --src-frames "
+                "nearest to the dst's head poses are kept (fs faceset sort --by pose-like); <= --src-frames keeps all.",
             ),
-        ] = 2400,
+        ] = 4800,
         dst_frames: Annotated[int, typer.Option(min=8, help="Length of the dst clip (first frames of cap12).")] = 125,
         resolution: Annotated[int | None, typer.Option(min=32, help="Override the preset's model resolution.")] = None,
         dims: Annotated[
@@ -226,7 +226,8 @@ def _extract(
     franck: Path, dst_clip: Path, out: Path, face_type: FaceType, size: int, src: tuple[int, int], jobs: int, ui: Ui
 ) -> dict[str, int]:
     """Extract a pool of src faces (spread over franck.mp4) and every dst frame's face into two facesets, then
-    keep the ``src[0]`` src faces nearest to the dst's head poses (the rest are removed, restorable)."""
+    keep the ``src[0]`` src faces nearest to the dst's head poses, the sharper of near ones (the rest are removed,
+    restorable)."""
     import fs_detect
     from fs_cli.pipeline import extract_to_faceset
     from fs_faceset import Faceset, remove, sort
@@ -241,7 +242,8 @@ def _extract(
     dst = extract_to_faceset(dst_clip, out / "dst_faces", largest, jobs=jobs, progress=ui.progress)
     faces = Faceset.open(out / "src_faces")
     if len(faces) > keep:
-        chosen = set(sort.like_poses(faces, sort.poses(Faceset.open(out / "dst_faces")), keep).tolist())
+        dst_poses = sort.poses(Faceset.open(out / "dst_faces"))
+        chosen = set(sort.like_poses(faces, dst_poses, keep, prefer=sort.blur_scores(faces)).tolist())
         remove(out / "src_faces", [face_id for i, face_id in enumerate(faces.ids) if i not in chosen])
         ui.note(f"kept the {len(chosen)} of {len(faces)} src faces nearest to the dst's head poses")
     return {"src_faces": len(Faceset.open(out / "src_faces")), "src_pool": found.faces, "dst_faces": dst.faces}

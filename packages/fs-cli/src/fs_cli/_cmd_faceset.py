@@ -95,13 +95,13 @@ def sort_order(
     fs: Any, key: SortKey, target: int, ui: Ui | None = None, like: Any | None = None
 ) -> npt.NDArray[np.int64]:
     """Positions of the faces in the order of ``key`` (fs_faceset.sort); ``pose-like`` keeps ``target`` faces
-    covering the poses of the faceset ``like``."""
+    covering the poses of the faceset ``like`` (of faces within 2 degrees of the nearest, the sharpest)."""
     from fs_faceset import sort
 
     if key is SortKey.POSE_LIKE:
         if like is None:
             raise CliError("--by pose-like needs --like DST_FACESET (the faces whose poses to cover)")
-        return np.asarray(sort.like_poses(fs, sort.poses(like), target), np.int64)
+        return np.asarray(sort.like_poses(fs, sort.poses(like), target, prefer=sort.blur_scores(fs)), np.int64)
 
     simple = {
         SortKey.BLUR: sort.by_blur,

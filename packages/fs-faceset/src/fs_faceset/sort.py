@@ -300,15 +300,18 @@ def final(fs: Faceset, target: int = 2000, *, yaw_bins: int = 128) -> I64:
     return np.asarray(chosen[:target], np.int64)
 
 
-def like_poses(fs: Faceset, target: npt.ArrayLike, n: int) -> I64:
+def like_poses(
+    fs: Faceset, target: npt.ArrayLike, n: int, *, prefer: npt.ArrayLike | None = None, within_deg: float = 2.0
+) -> I64:
     """Positions of up to ``n`` faces whose head poses cover ``target``'s: src faces chosen for a dst.
 
     ``target`` is ``(m, 2)`` or more columns of (pitch, yaw, ...) degrees, e.g. ``poses(dst)``. The target poses
-    are visited evenly (each ``m / n``-th, or each several times round when ``n > m``) and each takes the face
-    nearest to it in (pitch, yaw) that is not yet taken, so the faces follow the target's pose distribution
-    (where a dst spends most frames, most faces) instead of the src's. A model trained on faces that never reach
-    the dst's poses renders src's usual pose instead (fs-train's README measures it). Faces and targets without
-    a pose are skipped.
+    are visited evenly (each ``m / n``-th, or each several times round when ``n > m``) and each takes a face not
+    yet taken among those nearest to it in (pitch, yaw): with ``prefer`` (a score per face, higher is better,
+    e.g. :func:`blur_scores`) the best-scoring face within ``within_deg`` of the nearest distance, else the
+    nearest. So the faces follow the target's pose distribution (where a dst spends most frames, most faces)
+    instead of the src's: a model trained on faces that never reach the dst's poses renders src's usual pose
+    instead (fs-train's README measures it). Faces and targets without a pose are skipped.
     """
     if n < 1:
         raise FacesetError(f"n: expected >= 1, got {n}")
@@ -317,13 +320,17 @@ def like_poses(fs: Faceset, target: npt.ArrayLike, n: int) -> I64:
         raise FacesetError(f"target: expected (m, 2) pitch and yaw degrees, got shape {want.shape}")
     want = want[np.isfinite(want[:, :2]).all(axis=1), :2]
     have = poses(fs)[:, :2]
+    score = np.zeros(len(have)) if prefer is None else np.nan_to_num(np.asarray(prefer, np.float64), nan=-np.inf)
+    if score.shape != (len(have),):
+        raise FacesetError(f"prefer: expected one score per face ({len(have)}), got shape {score.shape}")
     free: npt.NDArray[np.bool_] = np.asarray(np.isfinite(have).all(axis=1), bool)
     if not len(want) or not free.any():
         return np.zeros(0, np.int64)
     chosen: list[int] = []
     for t in want[(np.arange(min(n, int(free.sum()))) * len(want)) // n]:
         dist = np.where(free, np.hypot(have[:, 0] - t[0], have[:, 1] - t[1]), np.inf)
-        best = int(np.argmin(dist))
+        near = np.flatnonzero(dist <= dist.min() + (within_deg if prefer is not None else 0.0))
+        best = int(near[np.argmax(score[near])])
         free[best] = False
         chosen.append(best)
     return np.asarray(chosen, np.int64)

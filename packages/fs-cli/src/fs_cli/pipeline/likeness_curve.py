@@ -39,11 +39,13 @@ eye. :func:`demo_merge` gives the settings for other model sizes."""
 def demo_merge(resolution: int) -> dict[str, Any]:
     """:data:`DEMO_MERGE` for a model of ``resolution`` px: a smaller face is enlarged more, so it is sharpened more.
 
-    Below 64 px the amount is 60: on the demo's 2,051-step 48-px model (``cpu-small``) detail kept went 0.62 (40)
+    Below 64 px the amount is 70: on the demo's 2,051-step 48-px model (``cpu-small``) detail kept went 0.62 (40)
     -> 0.82 (60) -> 1.04 (80), SFace swap->src 0.557 -> 0.563 -> 0.559, NME 0.046 -> 0.047; by eye 60 is crisper at
-    the brows, eyes and mouth with no halo, 80 exaggerates the cheek lines.
+    the brows, eyes and mouth with no halo, 80 exaggerates the cheek lines. On the demo's model trained on
+    pose-matched src faces (2,261 steps) 60 kept 0.80 and 70 0.90 (swap->src 0.582 -> 0.589, NME and pose the
+    same); by eye 70 is a little crisper at the eyes and nostrils, with no halo and no harsh lines.
     """
-    return DEMO_MERGE if resolution >= 64 else {**DEMO_MERGE, "sharpen_amount": 60}
+    return DEMO_MERGE if resolution >= 64 else {**DEMO_MERGE, "sharpen_amount": 70}
 
 
 def likeness_curve(
