@@ -17,7 +17,7 @@ NOTES = {
     "landmark_nme_swap_vs_dst": "68-point distance / inter-ocular (expression kept: lower)",
     "landmark_nme_by_part": "the same per part: jaw, brows, nose, eyes, mouth (src's face shape shows at jaw and eyes)",
     "pose_abs_diff_deg": "head pose difference swap vs dst, degrees",
-    "pose_offset_deg": "mean signed pose difference swap - dst (a constant offset is mostly face shape: see docs)",
+    "pose_offset_deg": "mean signed pose difference swap - dst (face shape, or src faces short of dst's pose)",
     "pose_tracking_diff_deg": "pose difference with that constant offset removed (does the swap follow dst's motion?)",
     "jitter_swap": "frame-to-frame landmark jitter of the swapped faces",
     "jitter_dst": "the same for the dst faces",
