@@ -139,9 +139,8 @@ def register(app: typer.Typer) -> None:
         t = time.perf_counter()
         size = max(resolution or recipe.resolution, 64)
         dst_clip = trim_video(paths["video-cap12"], out / "dst.mp4", dst_frames)
-        counts = _extract(
-            paths["video-franck"], dst_clip, out, recipe.face_type, size, (src_frames, src_pool), jobs, ui
-        )
+        pool = max(src_frames, src_pool)
+        counts = _extract(paths["video-franck"], dst_clip, out, recipe.face_type, size, src_frames, pool, jobs, ui)
         times["extract"] = time.perf_counter() - t
 
         ui.note(f"3/6 training preset {recipe.name!r} for {minutes:g} min")
@@ -223,17 +222,17 @@ def _fetch(ui: Ui) -> dict[str, Path]:
 
 
 def _extract(
-    franck: Path, dst_clip: Path, out: Path, face_type: FaceType, size: int, src: tuple[int, int], jobs: int, ui: Ui
+    franck: Path, dst_clip: Path, out: Path, face_type: FaceType, size: int, keep: int, pool: int, jobs: int, ui: Ui
 ) -> dict[str, int]:
-    """Extract a pool of src faces (spread over franck.mp4) and every dst frame's face into two facesets, then
-    keep the ``src[0]`` src faces nearest to the dst's head poses, the sharper of near ones (the rest are removed,
-    restorable)."""
+    """Extract ``pool`` src faces (spread over franck.mp4) and every dst frame's face into two facesets, then keep
+    the ``keep`` src faces nearest to the dst's head poses (``fs faceset sort --by pose-like``; the rest are
+    removed, restorable)."""
     import fs_detect
+    from fs_cli._cmd_faceset import SortKey, sort_order
     from fs_cli.pipeline import extract_to_faceset
-    from fs_faceset import Faceset, remove, sort
+    from fs_faceset import Faceset, remove
     from fs_merge import FrameReader
 
-    keep, pool = src[0], max(src)
     every = max(1, FrameReader(franck).num_frames // pool)
     largest = fs_detect.ExtractSettings(track=fs_detect.TrackMode.LARGEST, size=size, face_type=face_type)
     found = extract_to_faceset(
@@ -241,12 +240,13 @@ def _extract(
     )
     dst = extract_to_faceset(dst_clip, out / "dst_faces", largest, jobs=jobs, progress=ui.progress)
     faces = Faceset.open(out / "src_faces")
-    if len(faces) > keep:
-        dst_poses = sort.poses(Faceset.open(out / "dst_faces"))
-        chosen = set(sort.like_poses(faces, dst_poses, keep, prefer=sort.blur_scores(faces)).tolist())
+    kept = len(faces)
+    if kept > keep:
+        chosen = set(sort_order(faces, SortKey.POSE_LIKE, keep, like=Faceset.open(out / "dst_faces")).tolist())
         remove(out / "src_faces", [face_id for i, face_id in enumerate(faces.ids) if i not in chosen])
-        ui.note(f"kept the {len(chosen)} of {len(faces)} src faces nearest to the dst's head poses")
-    return {"src_faces": len(Faceset.open(out / "src_faces")), "src_pool": found.faces, "dst_faces": dst.faces}
+        kept = len(chosen)
+        ui.note(f"kept the {kept} of {len(faces)} src faces nearest to the dst's head poses")
+    return {"src_faces": kept, "src_pool": found.faces, "dst_faces": dst.faces}
 
 
 def _train_config(
