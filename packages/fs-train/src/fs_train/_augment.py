@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fs_mask import MaskKind, landmark_mask
+from fs_train._pose_warp import pose_warp_maps
 from fs_train.config import AugmentConfig
 
 __all__ = ["SideSpec", "augment_sample", "random_affine", "warp_grid"]
@@ -46,6 +47,8 @@ class SideSpec:
     need_mask: bool
     need_em: bool
     interpolation: int = cv2.INTER_CUBIC
+    pitch: float = 0.0
+    yaw: float = 0.0
 
     @classmethod
     def build(cls, aug: AugmentConfig, resolution: int, *, is_src: bool, need_mask: bool, need_em: bool) -> SideSpec:
@@ -63,6 +66,8 @@ class SideSpec:
             need_mask=need_mask or need_em,
             need_em=need_em,
             interpolation=cv2.INTER_CUBIC if aug.interpolation == "cubic" else cv2.INTER_LINEAR,
+            pitch=aug.src_pitch if is_src else 0.0,
+            yaw=aug.src_yaw if is_src else 0.0,
         )
 
 
@@ -137,6 +142,8 @@ def augment_sample(
     out_target: U8,
     out_mask: U8 | None,
     out_em: U8 | None,
+    *,
+    toward: tuple[float, float] | None = None,
 ) -> None:
     """Augment one face into the given output arrays (``R x R x 3`` uint8 images, ``R x R`` uint8 masks).
 
@@ -147,6 +154,8 @@ def augment_sample(
         spec: the side's augmentation.
         rng: this sample's generator (draws happen in a fixed order, so a sample is a function of its seed).
         out_input / out_target / out_mask / out_em: destinations (masks may be ``None`` when not needed).
+        toward: with a pose turn on (``spec.pitch`` / ``spec.yaw``), turn by this (pitch, yaw) clipped to the
+            spec's limits instead of a uniform draw (``AugmentConfig.src_turn="dst"``).
     """
     r = spec.resolution
     s = image.shape[0]
@@ -158,11 +167,30 @@ def augment_sample(
         if stored_mask is not None:
             stored_mask = np.asarray(cv2.resize(stored_mask, (r, r), interpolation=cv2.INTER_LINEAR))
     m = random_affine(rng, spec)
+    # drawn only when on (so samples without it keep their seeds' draws), before the warp (which only the input has)
+    angles = None
+    if (spec.pitch or spec.yaw) and toward is not None:
+        angles = (float(np.clip(toward[0], -spec.pitch, spec.pitch)), float(np.clip(toward[1], -spec.yaw, spec.yaw)))
+    elif spec.pitch or spec.yaw:
+        angles = (rng.uniform(-spec.pitch, spec.pitch), rng.uniform(-spec.yaw, spec.yaw))
     mapx, mapy = warp_grid(rng, r) if spec.warp else (None, None)
     cb = _color(image, rng, spec.color_jitter)
     size = (r, r)
     inter = spec.interpolation
-    cv2.warpAffine(image, m, size, dst=out_target, flags=inter, borderMode=cv2.BORDER_REPLICATE)
+    turn = None
+    if angles is not None:
+        tx, ty, pts = pose_warp_maps(pts, r, *angles)
+        # the affine applies to the turned face: read the turn's maps through it (exact at pixel centres)
+        turn = tuple(
+            cv2.warpAffine(t, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for t in (tx, ty)
+        )
+        if mapx is not None and mapy is not None:  # the random warp reads the turned face too
+            wx, wy = (cv2.remap(t, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for t in (tx, ty))
+            mapx, mapy = np.asarray(wx, np.float32), np.asarray(wy, np.float32)
+    if turn is None:
+        cv2.warpAffine(image, m, size, dst=out_target, flags=inter, borderMode=cv2.BORDER_REPLICATE)
+    else:
+        cv2.remap(image, turn[0], turn[1], inter, dst=out_target, borderMode=cv2.BORDER_REPLICATE)
     if mapx is not None and mapy is not None:
         mx = cv2.warpAffine(mapx, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         my = cv2.warpAffine(mapy, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -177,7 +205,9 @@ def augment_sample(
     if not spec.need_mask or out_mask is None:
         return
     tpts = pts @ m[:, :2].T + m[:, 2]
-    if stored_mask is not None:
+    if stored_mask is not None and turn is not None:
+        cv2.remap(stored_mask, turn[0], turn[1], cv2.INTER_LINEAR, dst=out_mask, borderMode=cv2.BORDER_CONSTANT)
+    elif stored_mask is not None:
         cv2.warpAffine(stored_mask, m, size, dst=out_mask, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     else:
         hull = landmark_mask(tpts, r, HULL_KIND)

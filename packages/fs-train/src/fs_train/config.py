@@ -60,6 +60,14 @@ class AugmentConfig(_Base):
         src_scale: src face scale modifier in percent (-50..50): src samples are zoomed by
             ``1 + src_scale / 100`` about the centre (input, target and masks alike), to match a src faceset
             whose faces are cut tighter or looser than dst's.
+        src_pitch / src_yaw: the largest out-of-plane turn, in degrees, of a 2.5-D pose warp of src samples
+            (uniform in ``[-v, v]``; input, target and masks alike; 0 off; fs-train's ``_pose_warp``): src faces
+            at the poses the src faceset lacks, for a dst that looks further up, down or aside than any src face
+            (a model otherwise draws src at its nearest pose and the swap's head pose reads off). Keep it small
+            (up to about 10): the warp moves what the landmarks see and invents nothing a turn would reveal.
+        src_turn: how the turn is drawn: ``"uniform"`` in ``[-v, v]``, or ``"dst"``: toward the pose of a dst
+            face drawn at random (its pitch and yaw minus the src face's own, clipped to ``src_pitch`` /
+            ``src_yaw``), so the src samples' poses follow the dst's where the src faceset falls short of them.
         color_jitter: brightness/contrast jitter amplitude in [0, 0.5] (0 off), input and target alike.
         hsv_power: random hue/saturation/value shift of the src *input* (DFL's random_hsv_power, 0..0.3).
         uniform_yaw: sample faces uniformly over ``yaw_bins`` yaw bins (helps rare profile faces).
@@ -78,6 +86,9 @@ class AugmentConfig(_Base):
     flip_src: bool = True
     flip_dst: bool = True
     src_scale: float = 0.0
+    src_pitch: float = 0.0
+    src_yaw: float = 0.0
+    src_turn: str = "uniform"
     color_jitter: float = 0.0
     hsv_power: float = 0.0
     uniform_yaw: bool = False
@@ -86,7 +97,8 @@ class AugmentConfig(_Base):
     ct_mode: str = "none"
 
     def __post_init__(self) -> None:
-        for name, hi in (("rotation", 180.0), ("scale", 0.9), ("shift", 0.5), ("color_jitter", 0.5)):
+        limits = (("rotation", 180.0), ("scale", 0.9), ("shift", 0.5), ("color_jitter", 0.5), ("src_pitch", 30.0))
+        for name, hi in (*limits, ("src_yaw", 30.0)):
             v = getattr(self, name)
             _check(_num(v) and 0.0 <= v <= hi, name, f"a number in [0, {hi}]", v)
         _check(
@@ -97,6 +109,7 @@ class AugmentConfig(_Base):
             isinstance(self.yaw_bins, int) and 1 <= self.yaw_bins <= 512, "yaw_bins", "an int in 1..512", self.yaw_bins
         )
         _check(self.interpolation in ("cubic", "linear"), "interpolation", "'cubic' or 'linear'", self.interpolation)
+        _check(self.src_turn in ("uniform", "dst"), "src_turn", "'uniform' or 'dst'", self.src_turn)
         _check(self.ct_mode in CT_MODES, "ct_mode", f"one of {', '.join(CT_MODES)}", self.ct_mode)
         _check(
             isinstance(self.random_warp_until, int) and self.random_warp_until >= 0,

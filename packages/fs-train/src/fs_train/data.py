@@ -19,8 +19,9 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from fs_align import MaskSource, estimate_pose
+from fs_align import MaskSource
 from fs_faceset import Faceset, FacesetError
+from fs_faceset.sort import poses
 from fs_train._augment import SideSpec, augment_sample
 from fs_train.config import AugmentConfig, LossConfig
 from fs_train.errors import DataError
@@ -84,16 +85,16 @@ class FaceSource:
             self.masks = np.stack(stored)
 
     @functools.cached_property
+    def poses(self) -> npt.NDArray[np.float64]:
+        """``(n, 3)`` pitch, yaw, roll (degrees) of each face: the stored pose, else estimated from the face-space
+        landmarks (:func:`fs_faceset.sort.poses`); a degenerate landmark set counts as frontal."""
+        out: npt.NDArray[np.float64] = np.nan_to_num(poses(self.faceset), nan=0.0)
+        return out
+
+    @property
     def yaws(self) -> npt.NDArray[np.float64]:
-        """Yaw (degrees) of each face: the stored pose, else estimated from the face-space landmarks."""
-        pose = np.asarray(self.faceset.column("pose"), dtype=np.float64)
-        yaw = pose[:, 1].copy()
-        for i in np.flatnonzero(~np.isfinite(yaw)):
-            try:
-                yaw[i] = estimate_pose(self.landmarks[i], (self.size, self.size)).yaw
-            except Exception:  # a degenerate landmark set: treat as frontal
-                yaw[i] = 0.0
-        out: npt.NDArray[np.float64] = yaw
+        """Yaw (degrees) of each face (see :attr:`poses`)."""
+        out: npt.NDArray[np.float64] = self.poses[:, 1]
         return out
 
     def yaw_bins(self, bins: int) -> list[npt.NDArray[np.int64]]:
@@ -241,6 +242,7 @@ class PairSampler:
         self.late_specs = tuple(dataclasses.replace(spec, warp=False) for spec in self.specs)
         self._bins = [s.yaw_bins(augment.yaw_bins) for s in sources] if augment.uniform_yaw else None
         self._perm_cache: dict[tuple[int, int], npt.NDArray[np.int64]] = {}
+        self._turn_to_dst = augment.src_turn == "dst" and (augment.src_pitch > 0 or augment.src_yaw > 0)
 
     def layout(self) -> dict[str, tuple[int, ...]]:
         """Names and shapes of one micro-batch's arrays."""
@@ -277,6 +279,7 @@ class PairSampler:
             for j, pos in enumerate(self.positions(counter)):
                 idx = self.face_index(side, int(pos))
                 rng = np.random.default_rng([self.seed, side, 0xA6, int(pos)])
+                toward = self._toward_dst(idx, rng) if side == 0 and self._turn_to_dst else None
                 image = src.faceset.images([idx])[0]
                 if side == 0 and self.augment.ct_mode != "none":
                     image = self._color_transfer(image, rng)
@@ -285,7 +288,15 @@ class PairSampler:
                     out[f"{name}_input"][j], out[f"{name}_target"][j],
                     out[f"{name}_mask"][j] if self.need_masks else None,
                     out[f"{name}_em"][j] if self.need_em else None,
+                    toward=toward,
                 )  # fmt: skip
+
+    def _toward_dst(self, idx: int, rng: np.random.Generator) -> tuple[float, float]:
+        """``src_turn="dst"``: the (pitch, yaw) turn from src face ``idx`` to a dst face drawn with ``rng``."""
+        src, dst = self.sources
+        other = dst.poses[int(rng.integers(len(dst)))]
+        own = src.poses[idx]
+        return float(other[0] - own[0]), float(other[1] - own[1])
 
     def _color_transfer(self, image: npt.NDArray[np.uint8], rng: np.random.Generator) -> npt.NDArray[np.uint8]:
         """DFL's ct_mode: recolour a src face toward a dst face drawn with the sample's own generator."""
