@@ -101,7 +101,7 @@ def test_train_preset_and_profile(fs: Any, clip: Path, tmp_path: Path) -> None:
     assert '"samples_per_s"' in res.output and "forward" in res.output
     assert not (tmp_path / "m" / "checkpoint.safetensors").exists()
     res = fs("train", "--src", str(tmp_path / "a"), "--dst", str(tmp_path / "b"), "-o", str(tmp_path / "m"),
-             "--preset", "cpu", "--batch", "2", "--steps", "3", "--preview-every", "0")  # fmt: skip
+             "--preset", "cpu", "--batch", "2", "--steps", "3", "--preview-every", "0", "--src-pitch", "6")  # fmt: skip
     assert res.exit_code == 0, res.output
     import json
 
@@ -111,6 +111,8 @@ def test_train_preset_and_profile(fs: Any, clip: Path, tmp_path: Path) -> None:
     assert cfg["optim"]["lr"] == preset["optim"]["lr"]  # the preset's
     assert cfg["loss"]["eyes_mouth_weight"] == preset["loss"]["eyes_mouth_weight"]
     assert cfg["augment"]["random_warp_until"] == preset["augment"]["random_warp_until"]
+    assert cfg["augment"]["src_pitch"] == 6.0  # the flag, over the preset's pose turn
+    assert cfg["augment"]["src_turn"] == preset["augment"].get("src_turn", "uniform")
     assert cfg["model_config"]["resolution"] == 64
     res = fs("train", "--src", "a", "--dst", "b", "-o", "m", "--preset", "turbo")
     assert res.exit_code != 0

@@ -128,6 +128,21 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="Colour-transfer src samples toward random dst faces: none, rct, lct, mkl, idt, sot."),
         ] = None,
+        src_pitch: Annotated[
+            float | None,
+            typer.Option(
+                min=0.0,
+                max=30.0,
+                help="Turn src samples up/down by up to this many degrees (a 2.5-D pose warp; 0 off): src at "
+                "poses its faceset lacks.",
+            ),
+        ] = None,
+        src_turn: Annotated[
+            str | None,
+            typer.Option(
+                help="How --src-pitch turns: uniform (random in +-v) or dst (toward a random dst face's pose)."
+            ),
+        ] = None,
         config: ConfigOpt = None,
         json_output: JsonOpt = False,
     ) -> None:
@@ -150,6 +165,8 @@ def register(app: typer.Typer) -> None:
             fs train --model cgan --src A --dst B --faceset C -o cgan_dir --resolution 64
 
             fs train --model df --src A --dst B -o m --true-face-power 0.01 --ct-mode rct
+
+            fs train --src A --dst B -o m --src-pitch 10 --src-turn dst
         """
         ui = Ui(ctx, json_output=json_output)
         rank = int(os.environ.get("RANK", "0"))
@@ -196,8 +213,10 @@ def register(app: typer.Typer) -> None:
         values |= _identity_values(model, src, dst, faceset or [], identity_embedding, gan_power, sections)
         if true_face_power is not None:
             values["loss"] = {**values.get("loss", {}), "true_face_power": true_face_power}
-        if ct_mode is not None:
-            values["augment"] = {"ct_mode": ct_mode.strip().lower()}
+        augment = {"ct_mode": ct_mode, "src_pitch": src_pitch, "src_turn": src_turn}
+        augment = {k: v.strip().lower() if isinstance(v, str) else v for k, v in augment.items() if v is not None}
+        if augment:
+            values["augment"] = augment
         if preset is not None:
             values = _over_preset(ctx, preset, values)
         cfg = build_train_config(values, sections)

@@ -93,7 +93,7 @@ _CPU_RECIPE: dict[str, Any] = {
     "batch_size": 8,
     "optim": {"lr": 1e-3, "warmup_steps": 100},
     "loss": {"eyes_mouth_weight": 300.0},
-    "augment": {"random_warp_until": 1000},
+    "augment": {"random_warp_until": 1000, "src_pitch": 10.0, "src_turn": "dst"},
     "precision": "auto",
     "channels_last": True,
 }
