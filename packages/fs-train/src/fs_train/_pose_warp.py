@@ -13,7 +13,8 @@ src samples the poses they lack, as an approximation:
    least-squares similarity over :data:`fs_align.ALIGN_INDICES_68`), so the warped face is what aligning the
    turned head would give.
 4. **Warp.** A thin-plate spline through the moved landmarks, with the crop's border held still, gives the
-   backward map (for each output pixel, where to read the input); it is evaluated on a coarse grid and resized.
+   backward map (for each output pixel, where to read the input); it is evaluated on a 17 x 17 grid and
+   interpolated bilinearly in between (about 2 ms a sample).
 
 It moves what the landmarks see (eyes, brows, nose, mouth, jaw line); what turning would hide or reveal (the far
 side of the nose, under the chin) is not invented, so keep the angles small (DFL-scale: up to about 10 degrees).
