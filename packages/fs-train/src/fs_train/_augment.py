@@ -169,10 +169,9 @@ def augment_sample(
     m = random_affine(rng, spec)
     # drawn only when on (so samples without it keep their seeds' draws), before the warp (which only the input has)
     angles = None
-    if (spec.pitch or spec.yaw) and toward is not None:
-        angles = (float(np.clip(toward[0], -spec.pitch, spec.pitch)), float(np.clip(toward[1], -spec.yaw, spec.yaw)))
-    elif spec.pitch or spec.yaw:
-        angles = (rng.uniform(-spec.pitch, spec.pitch), rng.uniform(-spec.yaw, spec.yaw))
+    if spec.pitch or spec.yaw:
+        lo, hi = (-spec.pitch, -spec.yaw), (spec.pitch, spec.yaw)
+        angles = tuple(np.clip(toward, lo, hi) if toward is not None else rng.uniform(lo, hi))
     mapx, mapy = warp_grid(rng, r) if spec.warp else (None, None)
     cb = _color(image, rng, spec.color_jitter)
     size = (r, r)

@@ -97,8 +97,15 @@ class AugmentConfig(_Base):
     ct_mode: str = "none"
 
     def __post_init__(self) -> None:
-        limits = (("rotation", 180.0), ("scale", 0.9), ("shift", 0.5), ("color_jitter", 0.5), ("src_pitch", 30.0))
-        for name, hi in (*limits, ("src_yaw", 30.0)):
+        limits = {
+            "rotation": 180.0,
+            "scale": 0.9,
+            "shift": 0.5,
+            "color_jitter": 0.5,
+            "src_pitch": 30.0,
+            "src_yaw": 30.0,
+        }
+        for name, hi in limits.items():
             v = getattr(self, name)
             _check(_num(v) and 0.0 <= v <= hi, name, f"a number in [0, {hi}]", v)
         _check(
